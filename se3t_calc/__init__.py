@@ -1,0 +1,21 @@
+"""se3t_calc: an SE(3)-equivariant attention interatomic potential for ASE."""
+
+__version__ = "0.1.0"
+
+from se3t_calc.calculator import SE3TCalculator  # noqa: E402
+from se3t_calc.checkpoint import load_model, save_model  # noqa: E402
+from se3t_calc.config import ModelConfig  # noqa: E402
+from se3t_calc.graph import atoms_to_graph  # noqa: E402
+from se3t_calc.model import SE3TModel  # noqa: E402
+from se3t_calc.derivatives import energy_and_derivatives  # noqa: E402
+
+__all__ = [
+    "ModelConfig",
+    "SE3TCalculator",
+    "SE3TModel",
+    "__version__",
+    "atoms_to_graph",
+    "energy_and_derivatives",
+    "load_model",
+    "save_model",
+]

@@ -1,0 +1,138 @@
+"""Model configuration: a frozen, validated dataclass."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from ase.data import atomic_numbers
+from e3nn import o3
+
+INVARIANTS = ("r", "inverse", "mixed")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Hyper-parameters of :class:`se3t_calc.SE3TModel`.
+
+    Parameters
+    ----------
+    species : sequence of str
+        Chemical symbols the model knows, e.g. ``["H", "C", "O"]``.
+    r_cut : float
+        Cutoff radius in Å; every interaction vanishes smoothly there.
+    lmax : int
+        Largest degree of the spherical harmonics of edge directions.
+    hidden_irreps : str
+        Irreps of the node features between layers, e.g. ``"32x0e+8x1o+8x2e"``.
+        Only natural parities (``0e, 1o, 2e, 3o, ...``) are allowed.
+    num_heads : int
+        Attention heads per layer.
+    head_channels : int
+        Channels per irrep and head in queries, keys and values.
+    num_layers : int
+        Number of attention layers.
+    invariant : {"r", "inverse", "mixed"}
+        Distance invariant fed to the radial MLPs: Euclidean distance ``r``,
+        inverse distance ``1/r``, or half the heads each.
+    r_min : float
+        Shortest distance (Å) resolved by the inverse-distance basis, which spans
+        ``[1/r_cut, 1/r_min]``.
+    num_basis : int
+        Number of smooth radial basis functions.
+    radial_hidden : int
+        Width of the hidden layer of the radial MLPs.
+    readout_hidden : int
+        Width of the hidden layer of the per-atom energy readout.
+    sqrt_alpha : bool
+        Weight values by ``sqrt(alpha)`` (True) or by ``alpha`` (False).
+    gate : bool
+        Apply an equivariant gate nonlinearity after each layer.
+    """
+
+    species: tuple[str, ...]
+    r_cut: float = 5.0
+    lmax: int = 3
+    hidden_irreps: str = "32x0e+8x1o+8x2e"
+    num_heads: int = 4
+    head_channels: int = 4
+    num_layers: int = 2
+    invariant: str = "mixed"
+    r_min: float = 0.5
+    num_basis: int = 8
+    radial_hidden: int = 32
+    readout_hidden: int = 32
+    sqrt_alpha: bool = True
+    gate: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "species", tuple(self.species))
+        for name in ("r_cut", "r_min"):
+            object.__setattr__(self, name, float(getattr(self, name)))
+        _validate(self)
+
+    @property
+    def head_invariants(self) -> tuple[str, ...]:
+        """Distance invariant of each head, ``"r"`` or ``"inverse"``."""
+        if self.invariant == "mixed":
+            half = self.num_heads // 2
+            return ("r",) * half + ("inverse",) * (self.num_heads - half)
+        return (self.invariant,) * self.num_heads
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form, as stored in checkpoints."""
+        out = dataclasses.asdict(self)
+        out["species"] = list(self.species)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        """Inverse of :meth:`to_dict`; unknown fields are an error."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"ModelConfig: unknown field(s) {unknown}; known: {sorted(known)}")
+        return cls(**data)
+
+
+def _fail(field: str, value: object, why: str) -> None:
+    raise ValueError(f"ModelConfig.{field}={value!r}: {why}")
+
+
+def _validate(cfg: ModelConfig) -> None:
+    if not cfg.species:
+        _fail("species", cfg.species, "give at least one chemical symbol")
+    for symbol in cfg.species:
+        if symbol not in atomic_numbers or symbol == "X":
+            _fail("species", cfg.species, f"{symbol!r} is not a chemical symbol")
+    if len(set(cfg.species)) != len(cfg.species):
+        _fail("species", cfg.species, "symbols must be unique")
+    if not cfg.r_cut > 0:
+        _fail("r_cut", cfg.r_cut, "must be positive (Å)")
+    if not 0 < cfg.r_min < cfg.r_cut:
+        _fail("r_min", cfg.r_min, f"must lie in (0, r_cut={cfg.r_cut})")
+    if not 0 <= cfg.lmax <= 6:
+        _fail("lmax", cfg.lmax, "must be between 0 and 6")
+    _validate_irreps(cfg.hidden_irreps)
+    for name in ("num_heads", "head_channels", "num_layers", "radial_hidden", "readout_hidden"):
+        if int(getattr(cfg, name)) < 1:
+            _fail(name, getattr(cfg, name), "must be a positive integer")
+    if cfg.num_basis < 2:
+        _fail("num_basis", cfg.num_basis, "must be at least 2")
+    if cfg.invariant not in INVARIANTS:
+        _fail("invariant", cfg.invariant, f"choose one of {INVARIANTS}")
+    if cfg.invariant == "mixed" and cfg.num_heads < 2:
+        _fail("num_heads", cfg.num_heads, "invariant='mixed' needs at least 2 heads")
+
+
+def _validate_irreps(text: str) -> None:
+    try:
+        irreps = o3.Irreps(text)
+    except (ValueError, AssertionError) as err:
+        _fail("hidden_irreps", text, f"not an irreps string ({err})")
+    if "0e" not in [str(ir) for _, ir in irreps]:
+        _fail("hidden_irreps", text, "must contain scalars (0e) for the energy readout")
+    for _, ir in irreps:
+        if ir.p != (-1) ** ir.l:
+            _fail("hidden_irreps", text, f"{ir} has unnatural parity; use 0e, 1o, 2e, 3o, ...")

@@ -1,0 +1,82 @@
+"""Forces, virial and stress by automatic differentiation: the one place they are made."""
+
+from __future__ import annotations
+
+import torch
+
+from se3t_calc import keys
+
+
+def energy_and_derivatives(
+    model: torch.nn.Module,
+    data: dict[str, torch.Tensor],
+    *,
+    compute_stress: bool = False,
+    training: bool = False,
+) -> dict[str, torch.Tensor]:
+    """Evaluate ``model`` and differentiate its total energy.
+
+    Forces are ``-dE/dpositions``. With ``compute_stress`` a symmetric strain
+    ``eps`` (B, 3, 3) deforms positions and cell as ``x -> x (1 + eps)``; the
+    virial is ``-dE/deps`` and the stress ``dE/deps / volume`` (ASE's sign).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Maps a graph to a dict with ``total_energy`` (B,), eV.
+    data : dict of str to torch.Tensor
+        Graph, see :mod:`se3t_calc.keys`.
+    compute_stress : bool
+        Also return ``virial`` and ``stress`` (meaningful for 3-D periodic cells).
+    training : bool
+        Keep the graph of the derivatives so that losses on forces can be
+        back-propagated to the parameters.
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        Model outputs plus ``forces`` (N, 3) eV/Å and, with stress, ``virial``
+        (B, 3, 3) eV and ``stress`` (B, 3, 3) eV/Å^3.
+    """
+    positions = data[keys.POSITIONS].detach().requires_grad_(True)
+    inputs = [positions]
+    data = {**data, keys.POSITIONS: positions}
+    if compute_stress:
+        cell = data[keys.CELL]
+        strain = torch.zeros_like(cell, requires_grad=True)
+        inputs.append(strain)
+        data = _apply_strain(data, strain)
+    out = model(data)
+    grads = torch.autograd.grad(
+        out[keys.TOTAL_ENERGY].sum(), inputs, create_graph=training, allow_unused=True
+    )
+    out[keys.FORCES] = _zero_if_none(grads[0], positions).neg()
+    if compute_stress:
+        d_strain = _zero_if_none(grads[1], inputs[1])
+        volume = torch.linalg.det(cell).abs().view(-1, 1, 1)
+        volume = torch.where(volume > 0, volume, torch.ones_like(volume))  # molecules: no stress
+        out[keys.VIRIAL] = -d_strain
+        out[keys.STRESS] = d_strain / volume
+    return out
+
+
+def _apply_strain(data: dict[str, torch.Tensor], strain: torch.Tensor) -> dict[str, torch.Tensor]:
+    symmetric = 0.5 * (strain + strain.transpose(1, 2))
+    pos = data[keys.POSITIONS]
+    per_atom = symmetric.index_select(0, data[keys.BATCH])
+    return {
+        **data,
+        keys.POSITIONS: pos + torch.einsum("ni,nij->nj", pos, per_atom),
+        keys.CELL: data[keys.CELL] + torch.bmm(data[keys.CELL], symmetric),
+    }
+
+
+def _zero_if_none(grad: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
+    return torch.zeros_like(like) if grad is None else grad
+
+
+def voigt_6(tensor: torch.Tensor) -> torch.Tensor:
+    """(..., 3, 3) -> (..., 6) in ASE's Voigt order xx, yy, zz, yz, xz, xy."""
+    i = torch.tensor([0, 1, 2, 1, 0, 0], device=tensor.device)
+    j = torch.tensor([0, 1, 2, 2, 2, 1], device=tensor.device)
+    return tensor[..., i, j]

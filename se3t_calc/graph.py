@@ -1,0 +1,141 @@
+"""ase.Atoms -> validated graph tensors on a device and dtype."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from ase import Atoms
+from ase.data import atomic_numbers, chemical_symbols
+
+from se3t_calc import keys
+from se3t_calc.neighbors import neighbor_list
+
+
+def species_indices(numbers: np.ndarray, species: Sequence[str]) -> np.ndarray:
+    """Map atomic numbers to indices into ``species``.
+
+    Raises
+    ------
+    ValueError
+        If an element is not among ``species``.
+    """
+    table = np.full(len(chemical_symbols), -1, dtype=np.int64)
+    for k, symbol in enumerate(species):
+        table[atomic_numbers[symbol]] = k
+    index = table[numbers]
+    if (index < 0).any():
+        unknown = sorted({chemical_symbols[z] for z in numbers[index < 0]})
+        raise ValueError(
+            f"element(s) {unknown} not supported by this model, which knows {list(species)}"
+        )
+    return index
+
+
+def check_atoms(atoms: Atoms) -> None:
+    """Refuse structures the model cannot evaluate, naming the problem.
+
+    Raises
+    ------
+    ValueError
+        Empty structure, non-finite positions or cell, or a degenerate periodic cell.
+    """
+    if len(atoms) == 0:
+        raise ValueError("empty structure: the Atoms object has no atoms")
+    if not np.isfinite(atoms.positions).all():
+        bad = np.unique(np.nonzero(~np.isfinite(atoms.positions))[0])
+        raise ValueError(f"non-finite (NaN or inf) positions for atom(s) {bad.tolist()[:10]}")
+    cell = atoms.cell.array
+    if not np.isfinite(cell).all():
+        raise ValueError("non-finite (NaN or inf) cell")
+    pbc = atoms.pbc
+    for axis in np.nonzero(pbc)[0]:
+        if np.linalg.norm(cell[axis]) < 1e-8:
+            raise ValueError(f"periodic along axis {axis} but cell vector {axis} is zero")
+    if pbc.all() and abs(np.linalg.det(cell)) < 1e-8:
+        raise ValueError("periodic cell has zero volume")
+
+
+def atoms_to_graph(
+    atoms: Atoms | Sequence[Atoms],
+    species: Sequence[str],
+    cutoff: float,
+    *,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float64,
+) -> dict[str, torch.Tensor]:
+    """Build one graph (a batch) from one or several structures.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms or sequence of ase.Atoms
+    species : sequence of str
+        The model's species.
+    cutoff : float
+        Neighbour cutoff in Å.
+    device, dtype
+        Where and in which float type the tensors live.
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        See :mod:`se3t_calc.keys`.
+    """
+    structures = [atoms] if isinstance(atoms, Atoms) else list(atoms)
+    if not structures:
+        raise ValueError("no structures given")
+    parts = []
+    for a in structures:
+        check_atoms(a)
+        idx = species_indices(a.numbers, species)
+        pairs = neighbor_list(a.positions, a.cell.array, a.pbc, cutoff)
+        parts.append(structure_arrays(a, idx, pairs))
+    return to_tensors(concatenate(parts), device=device, dtype=dtype)
+
+
+def structure_arrays(
+    atoms: Atoms, species: np.ndarray, pairs: tuple[np.ndarray, np.ndarray, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Numpy arrays of one structure in the graph layout (batch index 0)."""
+    i, j, shifts = pairs
+    return {
+        keys.POSITIONS: atoms.positions,
+        keys.SPECIES: species,
+        keys.BATCH: np.zeros(len(atoms), dtype=np.int64),
+        keys.CELL: atoms.cell.array[None],
+        keys.PBC: atoms.pbc[None],
+        keys.EDGE_INDEX: np.stack([i, j]),
+        keys.CELL_SHIFTS: shifts,
+    }
+
+
+def concatenate(parts: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Join single-structure arrays into one batch, offsetting atom and structure indices."""
+    atom_offsets = np.cumsum([0] + [len(p[keys.SPECIES]) for p in parts[:-1]])
+    graph_offsets = np.cumsum([0] + [len(p[keys.CELL]) for p in parts[:-1]])
+    return {
+        keys.POSITIONS: np.concatenate([p[keys.POSITIONS] for p in parts]),
+        keys.SPECIES: np.concatenate([p[keys.SPECIES] for p in parts]),
+        keys.BATCH: np.concatenate([p[keys.BATCH] + g for p, g in zip(parts, graph_offsets)]),
+        keys.CELL: np.concatenate([p[keys.CELL] for p in parts]),
+        keys.PBC: np.concatenate([p[keys.PBC] for p in parts]),
+        keys.EDGE_INDEX: np.concatenate(
+            [p[keys.EDGE_INDEX] + o for p, o in zip(parts, atom_offsets)], axis=1
+        ),
+        keys.CELL_SHIFTS: np.concatenate([p[keys.CELL_SHIFTS] for p in parts]),
+    }
+
+
+_FLOAT_KEYS = (keys.POSITIONS, keys.CELL, keys.CELL_SHIFTS)
+
+
+def to_tensors(
+    arrays: dict[str, np.ndarray], *, device: torch.device | str, dtype: torch.dtype
+) -> dict[str, torch.Tensor]:
+    """Move graph arrays to torch: float fields in ``dtype``, indices as int64."""
+    out = {}
+    for key, value in arrays.items():
+        tensor = torch.as_tensor(np.ascontiguousarray(value))
+        out[key] = tensor.to(device=device, dtype=dtype if key in _FLOAT_KEYS else tensor.dtype)
+    return out

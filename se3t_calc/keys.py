@@ -1,0 +1,22 @@
+"""Field names of the graph dictionary passed between modules.
+
+Shapes use ``N`` atoms, ``E`` edges and ``B`` structures in a batch. Lengths are in
+Å and energies in eV.
+"""
+
+from typing import Final
+
+POSITIONS: Final[str] = "positions"  # (N, 3) float, Å
+SPECIES: Final[str] = "species"  # (N,) int64, index into ModelConfig.species
+BATCH: Final[str] = "batch"  # (N,) int64, structure index of each atom
+CELL: Final[str] = "cell"  # (B, 3, 3) float, lattice vectors as rows, Å
+PBC: Final[str] = "pbc"  # (B, 3) bool, periodic directions
+EDGE_INDEX: Final[str] = "edge_index"  # (2, E) int64, (centre i, neighbour j)
+CELL_SHIFTS: Final[str] = "cell_shifts"  # (E, 3) float, integer lattice shifts S
+# edge vector r_ij = positions[j] - positions[i] + S @ cell, pointing from i to j
+
+NODE_ENERGY: Final[str] = "node_energy"  # (N,) float, per-atom energies, eV
+TOTAL_ENERGY: Final[str] = "total_energy"  # (B,) float, eV
+FORCES: Final[str] = "forces"  # (N, 3) float, eV/Å
+VIRIAL: Final[str] = "virial"  # (B, 3, 3) float, -dE/d(strain), eV
+STRESS: Final[str] = "stress"  # (B, 3, 3) float, dE/d(strain) / volume, eV/Å^3

@@ -1,0 +1,88 @@
+"""The SE(3)-equivariant attention energy model: graph -> per-atom and total energy."""
+
+from __future__ import annotations
+
+import torch
+from e3nn import o3
+
+from se3t_calc import keys
+from se3t_calc.config import ModelConfig
+from se3t_calc.nn import EnergyReadout, EquivariantAttention, RadialEmbedding, SpeciesEmbedding
+from se3t_calc.nn.radial import edge_length_and_direction
+
+
+class SE3TModel(torch.nn.Module):
+    """Energy model built from :class:`ModelConfig`.
+
+    Forward takes a graph dictionary (see :mod:`se3t_calc.keys`) and returns it
+    with ``node_energy`` (N,) and ``total_energy`` (B,) in eV added. Edge vectors
+    are formed here from positions, cell and integer shifts, so that gradients
+    with respect to positions and cell reach every edge.
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.metadata: dict = {}  # free-form data read from a model file
+        hidden = o3.Irreps(config.hidden_irreps).sort().irreps.simplify()
+        num_scalars = sum(mul for mul, ir in hidden if ir.l == 0)
+        irreps_sh = o3.Irreps.spherical_harmonics(config.lmax)
+        self.sh = o3.SphericalHarmonics(irreps_sh, normalize=False, normalization="component")
+        heads = config.head_invariants
+        self.radial = RadialEmbedding(config.r_cut, config.r_min, config.num_basis, heads)
+        self.embedding = SpeciesEmbedding(len(config.species), num_scalars)
+        layers = []
+        irreps = self.embedding.irreps_out
+        for _ in range(config.num_layers):
+            layer = EquivariantAttention(
+                irreps,
+                hidden,
+                irreps_sh,
+                head_invariants=heads,
+                head_channels=config.head_channels,
+                num_basis=config.num_basis,
+                radial_hidden=config.radial_hidden,
+                sqrt_alpha=config.sqrt_alpha,
+                gate=config.gate,
+            )
+            layers.append(layer)
+            irreps = layer.irreps_out
+        self.layers = torch.nn.ModuleList(layers)
+        self.readout = EnergyReadout(num_scalars, config.readout_hidden, len(config.species))
+
+    def forward(self, data: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Compute energies for a batch of structures.
+
+        Parameters
+        ----------
+        data : dict of str to torch.Tensor
+            Graph with ``positions``, ``species``, ``batch``, ``cell``,
+            ``edge_index`` and ``cell_shifts``.
+
+        Returns
+        -------
+        dict of str to torch.Tensor
+            ``data`` plus ``node_energy`` (N,) and ``total_energy`` (B,), eV.
+        """
+        pos = data[keys.POSITIONS]
+        edge_index = data[keys.EDGE_INDEX]
+        length, direction = edge_length_and_direction(edge_vectors(data))
+        sh = self.sh(direction)
+        basis, log_env = self.radial(length)
+        x = self.embedding(data[keys.SPECIES], pos.dtype)
+        for layer in self.layers:
+            x = layer(x, sh, basis, log_env, edge_index)
+        node_energy = self.readout(x, data[keys.SPECIES])
+        num_graphs = data[keys.CELL].shape[0]
+        total = torch.zeros(num_graphs, dtype=node_energy.dtype, device=node_energy.device)
+        total = total.index_add(0, data[keys.BATCH], node_energy)
+        return {**data, keys.NODE_ENERGY: node_energy, keys.TOTAL_ENERGY: total}
+
+
+def edge_vectors(data: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Edge vectors ``r_j - r_i + S @ cell`` in Å, shape (E, 3)."""
+    pos = data[keys.POSITIONS]
+    centre, neighbour = data[keys.EDGE_INDEX][0], data[keys.EDGE_INDEX][1]
+    cell = data[keys.CELL].index_select(0, data[keys.BATCH].index_select(0, centre))
+    offsets = torch.einsum("ei,eij->ej", data[keys.CELL_SHIFTS], cell)
+    return pos.index_select(0, neighbour) - pos.index_select(0, centre) + offsets

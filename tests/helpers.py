@@ -1,0 +1,110 @@
+"""Reusable physics checks, run in float64."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from ase.io import read
+
+from se3t_calc import ModelConfig, SE3TCalculator, SE3TModel
+
+DATA = Path(__file__).parent / "data"
+
+
+def small_model(species=("H", "C", "O"), seed: int = 0, **overrides) -> SE3TModel:
+    """A small random-weight model with a non-trivial readout scale."""
+    import torch
+
+    torch.manual_seed(seed)
+    settings = dict(
+        hidden_irreps="8x0e+4x1o+4x2e", num_heads=2, head_channels=2, num_layers=2, lmax=2, r_cut=4.0
+    )
+    settings.update(overrides)
+    model = SE3TModel(ModelConfig(species=list(species), **settings))
+    model.readout.scale.fill_(0.7)
+    return model.double()
+
+
+def calc(model: SE3TModel, **kwargs) -> SE3TCalculator:
+    return SE3TCalculator(model, device="cpu", dtype=kwargs.pop("dtype", "float64"), **kwargs)
+
+
+def ethanol(frame: int = 0) -> Atoms:
+    atoms = read(DATA / "ethanol_rmd17.xyz", index=frame)
+    atoms.calc = None
+    return atoms
+
+
+def random_rotation(rng: np.random.Generator) -> np.ndarray:
+    """Uniform random proper rotation, (3, 3)."""
+    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
+    q = q * np.sign(np.diag(r))
+    return q if np.linalg.det(q) > 0 else -q
+
+
+def energy_forces(atoms: Atoms, calculator: SE3TCalculator) -> tuple[float, np.ndarray]:
+    atoms = atoms.copy()
+    atoms.calc = calculator
+    return atoms.get_potential_energy(), atoms.get_forces()
+
+
+def transformed(atoms: Atoms, matrix: np.ndarray, shift: np.ndarray) -> Atoms:
+    """Apply ``x -> x @ matrix.T + shift`` to positions (and the cell)."""
+    out = atoms.copy()
+    out.positions = atoms.positions @ matrix.T + shift
+    if atoms.pbc.any():
+        out.cell = atoms.cell.array @ matrix.T
+    return out
+
+
+def check_e3_equivariance(atoms: Atoms, calculator: SE3TCalculator, seed: int = 0, rtol: float = 1e-9):
+    """Energy invariant and forces equivariant under rotation, reflection and translation."""
+    rng = np.random.default_rng(seed)
+    e0, f0 = energy_forces(atoms, calculator)
+    scale = np.abs(f0).max()
+    for matrix in (random_rotation(rng), -random_rotation(rng), np.eye(3)):
+        shift = rng.normal(size=3) * 3.0
+        e, f = energy_forces(transformed(atoms, matrix, shift), calculator)
+        np.testing.assert_allclose(e, e0, rtol=rtol, atol=rtol * abs(e0))
+        np.testing.assert_allclose(f, f0 @ matrix.T, atol=rtol * scale * 10)
+
+
+def check_permutation_invariance(atoms: Atoms, calculator: SE3TCalculator, seed: int = 0):
+    perm = np.random.default_rng(seed).permutation(len(atoms))
+    e0, f0 = energy_forces(atoms, calculator)
+    e, f = energy_forces(atoms[perm], calculator)
+    np.testing.assert_allclose(e, e0, rtol=1e-12)
+    np.testing.assert_allclose(f, f0[perm], atol=1e-10 * np.abs(f0).max())
+
+
+def finite_difference_forces(atoms: Atoms, calculator: SE3TCalculator, h: float = 1e-5) -> np.ndarray:
+    """Central differences of the energy, (N, 3) eV/Å."""
+    out = np.zeros((len(atoms), 3))
+    for a in range(len(atoms)):
+        for k in range(3):
+            energies = []
+            for sign in (1, -1):
+                moved = atoms.copy()
+                moved.positions[a, k] += sign * h
+                energies.append(energy_forces(moved, calculator)[0])
+            out[a, k] = -(energies[0] - energies[1]) / (2 * h)
+    return out
+
+
+def finite_difference_stress(atoms: Atoms, calculator: SE3TCalculator, h: float = 1e-5) -> np.ndarray:
+    """Central differences of E under symmetric strain, divided by volume; Voigt (6,)."""
+    full = np.zeros((3, 3))
+    for i in range(3):
+        for j in range(3):
+            energies = []
+            for sign in (1, -1):
+                strain = np.eye(3)
+                strain[i, j] += sign * h / 2
+                strain[j, i] += sign * h / 2
+                moved = atoms.copy()
+                moved.set_cell(atoms.cell.array @ strain, scale_atoms=True)
+                energies.append(energy_forces(moved, calculator)[0])
+            full[i, j] = (energies[0] - energies[1]) / (2 * h) / atoms.get_volume()
+    return full[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
