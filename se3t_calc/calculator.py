@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from typing import Any
 
@@ -45,7 +46,8 @@ class SE3TCalculator(Calculator):
     Parameters
     ----------
     model : str, path-like or SE3TModel
-        Model file written by :func:`se3t_calc.save_model`, or a model in memory.
+        Model file written by :func:`se3t_calc.save_model`, or a model in memory
+        (copied, so later changes to it do not reach the calculator).
     device : {"auto", "cpu", "cuda"} or torch.device
         ``"auto"`` picks CUDA when available.
     dtype : {"float64", "float32"}
@@ -78,8 +80,8 @@ class SE3TCalculator(Calculator):
         super().__init__(**kwargs)
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype)
-        if isinstance(model, SE3TModel):
-            model = model.to(device=self.device, dtype=self.dtype).eval()
+        if isinstance(model, SE3TModel):  # a private copy: the caller's model stays as it is
+            model = copy.deepcopy(model).to(device=self.device, dtype=self.dtype).eval()
         else:
             model = load_model(model, device=self.device, dtype=self.dtype)
         for p in model.parameters():

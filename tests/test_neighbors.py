@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+from ase import units
+from ase.build import bulk
+from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+from ase.md.verlet import VelocityVerlet
+from ase.neighborlist import neighbor_list as ase_neighbor_list
+from helpers import calc, ethanol, small_model
+
+from se3t_calc.neighbors import SkinNeighborList, neighbor_list
+
+
+@pytest.mark.parametrize("pbc", [(True, True, True), (True, False, True), (False, False, False)])
+def test_pairs_and_distances_match_ase(pbc):
+    atoms = bulk("Si", "diamond", a=5.43)  # thin primitive cell: many images
+    atoms = atoms.repeat((2, 1, 1))
+    atoms.rattle(0.05, seed=0)
+    atoms.pbc = pbc
+    i, j, shifts = neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc, 5.0)
+    vectors = atoms.positions[j] - atoms.positions[i] + shifts @ atoms.cell.array
+    ai, aj, ad = ase_neighbor_list("ijd", atoms, 5.0)
+    assert len(i) == len(ai) > 0
+    np.testing.assert_allclose(np.sort(np.linalg.norm(vectors, axis=1)), np.sort(ad), atol=1e-12)
+    assert not np.any((i == j) & (np.abs(shifts).sum(1) == 0))
+
+
+def test_skin_list_rebuilds_only_when_needed():
+    nl = SkinNeighborList(cutoff=3.0, skin=0.6)
+    atoms = ethanol()
+    args = (atoms.cell.array, atoms.pbc, atoms.numbers)
+    _, rebuilt = nl.update(atoms.positions, *args)
+    assert rebuilt
+    _, rebuilt = nl.update(atoms.positions + 0.29 / np.sqrt(3), *args)
+    assert not rebuilt
+    _, rebuilt = nl.update(atoms.positions + np.array([0.31, 0, 0]), *args)
+    assert rebuilt
+    _, rebuilt = nl.update(atoms.positions + np.array([0.31, 0, 0]), atoms.cell.array * 0 + np.eye(3), *args[1:])
+    assert rebuilt
+
+
+@pytest.mark.parametrize("structure", ["molecule", "periodic"])
+def test_skin_gives_identical_results_along_md(structure):
+    """Along an MD run driven by the skin calculator, a fresh list gives the same results."""
+    if structure == "molecule":
+        atoms, model = ethanol(), small_model(r_cut=2.5)
+    else:
+        atoms, model = bulk("Si", "diamond", a=5.43, cubic=True), small_model(species=["Si"], r_cut=3.5)
+    fresh, skinned = calc(model), calc(model, skin=0.5)
+    atoms.calc = skinned
+    MaxwellBoltzmannDistribution(atoms, temperature_K=2000, rng=np.random.default_rng(0))
+    dyn = VelocityVerlet(atoms, timestep=1.0 * units.fs)
+    for _ in range(40):
+        dyn.run(1)
+        reference = atoms.copy()
+        reference.calc = fresh
+        np.testing.assert_allclose(atoms.get_potential_energy(), reference.get_potential_energy(), rtol=1e-13)
+        np.testing.assert_allclose(atoms.get_forces(), reference.get_forces(), atol=1e-12)
+    assert 1 < skinned.neighbors.num_builds < 20 < fresh.neighbors.num_builds
