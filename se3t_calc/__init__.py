@@ -2,12 +2,12 @@
 
 __version__ = "0.1.0"
 
-from se3t_calc.calculator import SE3TCalculator  # noqa: E402
-from se3t_calc.checkpoint import load_model, save_model  # noqa: E402
-from se3t_calc.config import ModelConfig  # noqa: E402
-from se3t_calc.graph import atoms_to_graph  # noqa: E402
-from se3t_calc.model import SE3TModel  # noqa: E402
-from se3t_calc.derivatives import energy_and_derivatives  # noqa: E402
+from se3t_calc.calculator import SE3TCalculator
+from se3t_calc.checkpoint import load_model, save_model
+from se3t_calc.config import ModelConfig
+from se3t_calc.derivatives import energy_and_derivatives
+from se3t_calc.graph import atoms_to_graph
+from se3t_calc.model import SE3TModel
 
 __all__ = [
     "ModelConfig",

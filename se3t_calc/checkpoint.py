@@ -24,7 +24,11 @@ def model_to_dict(model: SE3TModel, metadata: dict[str, Any] | None = None) -> d
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     return {
         "format_version": FORMAT_VERSION,
-        "versions": {"se3t_calc": __version__, "torch": str(torch.__version__), "e3nn": str(e3nn.__version__)},
+        "versions": {
+            "se3t_calc": __version__,
+            "torch": str(torch.__version__),
+            "e3nn": str(e3nn.__version__),
+        },
         "config": model.config.to_dict(),
         "state_dict": state,
         "metadata": {

@@ -27,9 +27,7 @@ def species_indices(numbers: np.ndarray, species: Sequence[str]) -> np.ndarray:
     index = table[numbers]
     if (index < 0).any():
         unknown = sorted({chemical_symbols[z] for z in numbers[index < 0]})
-        raise ValueError(
-            f"element(s) {unknown} not supported by this model, which knows {list(species)}"
-        )
+        raise ValueError(f"element(s) {unknown} not supported by this model, which knows {list(species)}")
     return index
 
 
@@ -117,11 +115,11 @@ def concatenate(parts: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]
     return {
         keys.POSITIONS: np.concatenate([p[keys.POSITIONS] for p in parts]),
         keys.SPECIES: np.concatenate([p[keys.SPECIES] for p in parts]),
-        keys.BATCH: np.concatenate([p[keys.BATCH] + g for p, g in zip(parts, graph_offsets)]),
+        keys.BATCH: np.concatenate([p[keys.BATCH] + g for p, g in zip(parts, graph_offsets, strict=True)]),
         keys.CELL: np.concatenate([p[keys.CELL] for p in parts]),
         keys.PBC: np.concatenate([p[keys.PBC] for p in parts]),
         keys.EDGE_INDEX: np.concatenate(
-            [p[keys.EDGE_INDEX] + o for p, o in zip(parts, atom_offsets)], axis=1
+            [p[keys.EDGE_INDEX] + o for p, o in zip(parts, atom_offsets, strict=True)], axis=1
         ),
         keys.CELL_SHIFTS: np.concatenate([p[keys.CELL_SHIFTS] for p in parts]),
     }

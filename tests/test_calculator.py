@@ -94,5 +94,5 @@ def test_bad_options_refused():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA"):
             SE3TCalculator(small_model(), device="cuda")
-    with pytest.raises(FileNotFoundError, match="missing.pt"):
+    with pytest.raises(FileNotFoundError, match=r"missing\.pt"):
         SE3TCalculator("missing.pt")

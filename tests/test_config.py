@@ -33,5 +33,5 @@ def test_mixed_heads_split_in_half():
 def test_dict_round_trip_and_unknown_field():
     config = ModelConfig(species=["H", "O"], r_cut=4.5)
     assert ModelConfig.from_dict(config.to_dict()) == config
-    with pytest.raises(ValueError, match="unknown field.*'cutoff'"):
+    with pytest.raises(ValueError, match=r"unknown field.*'cutoff'"):
         ModelConfig.from_dict({**config.to_dict(), "cutoff": 3.0})

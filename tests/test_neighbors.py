@@ -18,7 +18,7 @@ def test_pairs_and_distances_match_ase(pbc):
     atoms.pbc = pbc
     i, j, shifts = neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc, 5.0)
     vectors = atoms.positions[j] - atoms.positions[i] + shifts @ atoms.cell.array
-    ai, aj, ad = ase_neighbor_list("ijd", atoms, 5.0)
+    ai, _, ad = ase_neighbor_list("ijd", atoms, 5.0)
     assert len(i) == len(ai) > 0
     np.testing.assert_allclose(np.sort(np.linalg.norm(vectors, axis=1)), np.sort(ad), atol=1e-12)
     assert not np.any((i == j) & (np.abs(shifts).sum(1) == 0))
@@ -34,7 +34,9 @@ def test_skin_list_rebuilds_only_when_needed():
     assert not rebuilt
     _, rebuilt = nl.update(atoms.positions + np.array([0.31, 0, 0]), *args)
     assert rebuilt
-    _, rebuilt = nl.update(atoms.positions + np.array([0.31, 0, 0]), atoms.cell.array * 0 + np.eye(3), *args[1:])
+    _, rebuilt = nl.update(
+        atoms.positions + np.array([0.31, 0, 0]), atoms.cell.array * 0 + np.eye(3), *args[1:]
+    )
     assert rebuilt
 
 

@@ -5,4 +5,4 @@ from se3t_calc.nn.embedding import SpeciesEmbedding
 from se3t_calc.nn.radial import RadialEmbedding
 from se3t_calc.nn.readout import EnergyReadout
 
-__all__ = ["EquivariantAttention", "EnergyReadout", "RadialEmbedding", "SpeciesEmbedding"]
+__all__ = ["EnergyReadout", "EquivariantAttention", "RadialEmbedding", "SpeciesEmbedding"]

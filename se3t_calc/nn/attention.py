@@ -125,7 +125,7 @@ class EquivariantAttention(torch.nn.Module):
         logits = (query * key).sum(-1) / math.sqrt(key.shape[-1])
         weight = attention_weights(logits, log_env, centre, x.shape[0], self.sqrt_alpha)
         messages = torch.zeros(
-            (x.shape[0],) + value.shape[1:], dtype=value.dtype, device=value.device
+            (x.shape[0], *value.shape[1:]), dtype=value.dtype, device=value.device
         ).index_add_(0, centre, weight.unsqueeze(-1) * value)
         return self.output(x, self.layout.flat(messages))
 
@@ -178,9 +178,7 @@ class _OutputBlock(torch.nn.Module):
             scalars = o3.Irreps([(m, ir) for m, ir in irreps_out if ir.l == 0])
             gated = o3.Irreps([(m, ir) for m, ir in irreps_out if ir.l > 0])
             gates = o3.Irreps(f"{gated.num_irreps}x0e")
-            self.gate = e3nn_nn.Gate(
-                scalars, [torch.nn.functional.silu], gates, [torch.sigmoid], gated
-            )
+            self.gate = e3nn_nn.Gate(scalars, [torch.nn.functional.silu], gates, [torch.sigmoid], gated)
             irreps_mid = self.gate.irreps_in
             self.irreps_out = self.gate.irreps_out
         else:

@@ -36,9 +36,13 @@ class HeadLayout(torch.nn.Module):
         self.register_buffer("query_index", query, persistent=False)
         self.register_buffer("query_inverse", torch.argsort(query), persistent=False)
         self.register_buffer("kv_index", torch.cat([key, value]), persistent=False)
-        groups = {inv: [k for k, name in enumerate(head_invariants) if name == inv] for inv in self.invariants}
+        groups = {
+            inv: [k for k, name in enumerate(head_invariants) if name == inv] for inv in self.invariants
+        }
         self._widths = {inv: len(blocks) * 2 * len(heads) * m for inv, heads in groups.items()}
-        self.register_buffer("weight_index", _weight_index(len(blocks), groups, self.invariants, h, m), persistent=False)
+        self.register_buffer(
+            "weight_index", _weight_index(len(blocks), groups, self.invariants, h, m), persistent=False
+        )
 
     def radial_width(self, invariant: str) -> int:
         """Output width of the radial MLP of the heads using ``invariant``."""
@@ -96,5 +100,11 @@ def _weight_index(
                     for c in range(m):
                         source[(p, kv, head, c)] = offset + ((p * 2 + kv) * len(heads) + local) * m + c
         offset += num_paths * 2 * len(heads) * m
-    index = [source[(p, kv, head, c)] for p in range(num_paths) for kv in range(2) for head in range(h) for c in range(m)]
+    index = [
+        source[(p, kv, head, c)]
+        for p in range(num_paths)
+        for kv in range(2)
+        for head in range(h)
+        for c in range(m)
+    ]
     return torch.tensor(index, dtype=torch.long)
