@@ -25,7 +25,8 @@ class ModelConfig:
     lmax : int
         Largest degree of the spherical harmonics of edge directions.
     hidden_irreps : str
-        Irreps of the node features between layers, e.g. ``"32x0e+8x1o+8x2e"``.
+        Irreps of the node features between layers. The last layer outputs only
+        their scalars, which the energy readout uses.
         Only natural parities (``0e, 1o, 2e, 3o, ...``) are allowed.
     num_heads : int
         Attention heads per layer.
@@ -54,7 +55,7 @@ class ModelConfig:
     species: tuple[str, ...]
     r_cut: float = 5.0
     lmax: int = 3
-    hidden_irreps: str = "32x0e+8x1o+8x2e"
+    hidden_irreps: str = "32x0e+8x1o+8x2e+8x3o"
     num_heads: int = 4
     head_channels: int = 4
     num_layers: int = 2

@@ -33,10 +33,12 @@ class SE3TModel(torch.nn.Module):
         self.embedding = SpeciesEmbedding(len(config.species), num_scalars)
         layers = []
         irreps = self.embedding.irreps_out
-        for _ in range(config.num_layers):
+        scalars = o3.Irreps(f"{num_scalars}x0e")
+        for k in range(config.num_layers):
+            # the readout uses scalars only, so the last layer computes nothing else
             layer = EquivariantAttention(
                 irreps,
-                hidden,
+                scalars if k == config.num_layers - 1 else hidden,
                 irreps_sh,
                 head_invariants=heads,
                 head_channels=config.head_channels,

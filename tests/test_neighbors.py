@@ -47,9 +47,10 @@ def test_skin_gives_identical_results_along_md(structure):
         atoms, model = ethanol(), small_model(r_cut=2.5)
     else:
         atoms, model = bulk("Si", "diamond", a=5.43, cubic=True), small_model(species=["Si"], r_cut=3.5)
+    model.readout.scale.fill_(0.05)  # gentle random forces: atoms stay together
     fresh, skinned = calc(model), calc(model, skin=0.5)
     atoms.calc = skinned
-    MaxwellBoltzmannDistribution(atoms, temperature_K=2000, rng=np.random.default_rng(0))
+    MaxwellBoltzmannDistribution(atoms, temperature_K=600, rng=np.random.default_rng(0))
     dyn = VelocityVerlet(atoms, timestep=1.0 * units.fs)
     for _ in range(40):
         dyn.run(1)

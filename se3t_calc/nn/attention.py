@@ -9,6 +9,7 @@ from e3nn import nn as e3nn_nn
 from e3nn import o3
 
 from se3t_calc.nn.layout import HeadLayout
+from se3t_calc.nn.tensor_product import EdgeTensorProduct
 
 
 class EquivariantAttention(torch.nn.Module):
@@ -17,7 +18,7 @@ class EquivariantAttention(torch.nn.Module):
     For every centre atom ``i`` and neighbour ``j``::
 
         q_i          = Linear(f_i)                                (per head)
-        k_ij ⊕ v_ij  = TP(Linear(f_j), Y(r_ij); w = MLP(basis))   (one fused TP)
+        k_ij ⊕ v_ij  = TP(Linear(f_j), Y(r_ij); w = MLP(basis))   (one fused product)
         logit_ij     = <q_i, k_ij> / sqrt(dim)
         alpha_ij     = w_cut(r_ij) exp(logit_ij) / sum_j' w_cut(r_ij') exp(logit_ij')
         m_i          = sum_j sqrt(alpha_ij) v_ij
@@ -56,35 +57,24 @@ class EquivariantAttention(torch.nn.Module):
     ):
         super().__init__()
         num_heads = len(head_invariants)
+        self.num_heads = num_heads
+        self.head_channels = head_channels
         self.sqrt_alpha = sqrt_alpha
-        kv_channels = 2 * num_heads * head_channels
-        irreps_expand = o3.Irreps([(kv_channels, ir) for _, ir in o3.Irreps(irreps_in).simplify()])
-        targets = {ir for _, ir in irreps_out}
-        blocks, instructions = [], []
-        for i1, (_, ir1) in enumerate(irreps_expand):
-            for i2, (_, ir2) in enumerate(irreps_sh):
-                for ir3 in ir1 * ir2:
-                    if ir3 in targets:
-                        instructions.append((i1, i2, len(blocks), "uvu", True))
-                        blocks.append(ir3)
-        self.layout = HeadLayout(blocks, num_heads, head_channels, head_invariants)
-        self.expand = o3.Linear(irreps_in, irreps_expand)
-        self.tp = o3.TensorProduct(
-            irreps_expand,
-            irreps_sh,
-            o3.Irreps([(kv_channels, ir) for ir in blocks]),
-            instructions,
-            shared_weights=False,
-            internal_weights=False,
-        )
+        channels = num_heads * head_channels
+        ls = [ir for _, ir in o3.Irreps(irreps_in).simplify()]
+        # channel index: (key/value, head, channel) -- one fused product for keys and values
+        self.expand = o3.Linear(irreps_in, o3.Irreps([(2 * channels, ir) for ir in ls]))
+        self.tp = EdgeTensorProduct(ls, 2 * channels, irreps_sh, {ir for _, ir in irreps_out})
+        self.layout = HeadLayout([ir3 for _, _, ir3 in self.tp.paths], channels)
         self.query = o3.Linear(irreps_in, self.layout.irreps_heads)
-        self.radial = torch.nn.ModuleDict(
-            {
-                inv: e3nn_nn.FullyConnectedNet(
-                    [num_basis, radial_hidden, self.layout.radial_width(inv)], torch.nn.functional.silu
-                )
-                for inv in self.layout.invariants
-            }
+        # heads sharing an invariant share one radial MLP; groups follow the head order
+        self.groups = _contiguous_groups(head_invariants)
+        self.radial = torch.nn.ModuleList(
+            e3nn_nn.FullyConnectedNet(
+                [num_basis, radial_hidden, self.tp.num_paths * 2 * n * head_channels],
+                torch.nn.functional.silu,
+            )
+            for _, n in self.groups
         )
         self.output = _OutputBlock(irreps_in, self.layout.irreps_heads, o3.Irreps(irreps_out), gate)
         self.irreps_out = self.output.irreps_out
@@ -117,17 +107,39 @@ class EquivariantAttention(torch.nn.Module):
         torch.Tensor, shape (N, irreps_out.dim)
         """
         centre, neighbour = edge_index[0], edge_index[1]
-        radial = torch.cat([self.radial[inv](basis[inv]) for inv in self.layout.invariants], dim=-1)
-        weights = radial.index_select(1, self.layout.weight_index)
+        num_edges, num_nodes = sh.shape[0], x.shape[0]
+        paths = self.tp.num_paths
+        channels = self.num_heads * self.head_channels
+        # radial weights (E, paths, key/value, heads * channels) -> (E, channels', paths)
+        weights = torch.cat(
+            [
+                mlp(basis[inv]).view(num_edges, paths, 2, n * self.head_channels)
+                for (inv, n), mlp in zip(self.groups, self.radial, strict=True)
+            ],
+            dim=-1,
+        )
+        weights = weights.view(num_edges, paths, 2 * channels).transpose(1, 2)
         kv = self.tp(self.expand(x).index_select(0, neighbour), sh, weights)
-        key, value = self.layout.split_kv(kv)
-        query = self.layout.heads(self.query(x)).index_select(0, centre)
+        head_dim = self.head_channels * self.tp.dim
+        key, value = kv.view(num_edges, 2, self.num_heads, head_dim).unbind(1)
+        query = self.layout.to_edge(self.query(x)).index_select(0, centre)
+        query = query.view(num_edges, self.num_heads, head_dim)
         logits = (query * key).sum(-1) / math.sqrt(key.shape[-1])
-        weight = attention_weights(logits, log_env, centre, x.shape[0], self.sqrt_alpha)
-        messages = torch.zeros(
-            (x.shape[0], *value.shape[1:]), dtype=value.dtype, device=value.device
-        ).index_add_(0, centre, weight.unsqueeze(-1) * value)
-        return self.output(x, self.layout.flat(messages))
+        weight = attention_weights(logits, log_env, centre, num_nodes, self.sqrt_alpha)
+        messages = torch.zeros((num_nodes, *value.shape[1:]), dtype=value.dtype, device=value.device)
+        messages = messages.index_add(0, centre, weight.unsqueeze(-1) * value)
+        return self.output(x, self.layout.to_e3nn(messages.view(num_nodes, -1)))
+
+
+def _contiguous_groups(head_invariants: tuple[str, ...]) -> list[tuple[str, int]]:
+    """Runs of equal invariants in head order, e.g. (r, r, inverse) -> [(r, 2), (inverse, 1)]."""
+    groups: list[tuple[str, int]] = []
+    for inv in head_invariants:
+        if groups and groups[-1][0] == inv:
+            groups[-1] = (inv, groups[-1][1] + 1)
+        else:
+            groups.append((inv, 1))
+    return groups
 
 
 def attention_weights(
@@ -170,23 +182,25 @@ def attention_weights(
 
 
 class _OutputBlock(torch.nn.Module):
-    """Mix the concatenated heads, add the self-interaction, apply the gate."""
+    """Mix the concatenated heads, add the self-interaction, apply the nonlinearity."""
 
     def __init__(self, irreps_in: o3.Irreps, irreps_heads: o3.Irreps, irreps_out: o3.Irreps, gate: bool):
         super().__init__()
-        if gate:
-            scalars = o3.Irreps([(m, ir) for m, ir in irreps_out if ir.l == 0])
-            gated = o3.Irreps([(m, ir) for m, ir in irreps_out if ir.l > 0])
-            gates = o3.Irreps(f"{gated.num_irreps}x0e")
-            self.gate = e3nn_nn.Gate(scalars, [torch.nn.functional.silu], gates, [torch.sigmoid], gated)
-            irreps_mid = self.gate.irreps_in
-            self.irreps_out = self.gate.irreps_out
+        scalars = o3.Irreps([(m, ir) for m, ir in irreps_out if ir.l == 0])
+        gated = o3.Irreps([(m, ir) for m, ir in irreps_out if ir.l > 0])
+        self.irreps_out = irreps_out
+        irreps_mid = irreps_out
+        if not gate:
+            self.act = None
+        elif gated.num_irreps == 0:
+            self.act = e3nn_nn.Activation(scalars, [torch.nn.functional.silu])
         else:
-            self.gate = None
-            irreps_mid = self.irreps_out = irreps_out
+            gates = o3.Irreps(f"{gated.num_irreps}x0e")
+            self.act = e3nn_nn.Gate(scalars, [torch.nn.functional.silu], gates, [torch.sigmoid], gated)
+            irreps_mid = self.act.irreps_in
         self.mix = o3.Linear(irreps_heads, irreps_mid)
         self.self_interaction = o3.Linear(irreps_in, irreps_mid)
 
     def forward(self, x: torch.Tensor, messages: torch.Tensor) -> torch.Tensor:
         y = self.mix(messages) + self.self_interaction(x)
-        return self.gate(y) if self.gate is not None else y
+        return self.act(y) if self.act is not None else y

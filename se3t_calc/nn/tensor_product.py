@@ -1,0 +1,114 @@
+"""Per-edge "uvu" tensor product of node features with spherical harmonics.
+
+A lean replacement of ``e3nn.o3.TensorProduct`` for the one product the
+attention layer needs: every channel ``u`` of an input irrep ``l1`` is coupled
+to the spherical harmonics ``Y^{l2}`` of the edge and projected on ``l3`` with a
+Clebsch-Gordan matrix and a per-edge, per-channel, per-path weight. For each
+``l1`` the coupling with all ``(l2, l3)`` paths is one matrix product
+``Y @ C`` and one batched matrix product with the features.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from e3nn import o3
+
+
+class EdgeTensorProduct(torch.nn.Module):
+    """``out[e, u, path k] = w[e, u, path] * sum_ij C[i, j, k] x[e, u, i] Y[e, j]``.
+
+    Parameters
+    ----------
+    irreps_in : list of o3.Irrep
+        Distinct input irreps ``l1`` (natural parity), each with ``channels`` channels.
+    channels : int
+        Channels per input irrep.
+    irreps_sh : o3.Irreps
+        Irreps of the spherical harmonics (``0e + 1o + ... + lmax``).
+    targets : set of o3.Irrep
+        Output irreps ``l3`` that are kept.
+
+    Attributes
+    ----------
+    paths : list of tuple of o3.Irrep
+        ``(l1, l2, l3)`` of every path, in output order (by ``l1``, then ``l3``, then ``l2``).
+    dim : int
+        ``S``, summed dimension of all path outputs.
+    """
+
+    def __init__(self, irreps_in: list, channels: int, irreps_sh: o3.Irreps, targets: set):
+        super().__init__()
+        self.channels = channels
+        self.in_dims = [ir.dim for ir in irreps_in]
+        self.paths: list[tuple[o3.Irrep, o3.Irrep, o3.Irrep]] = []
+        self.groups: list[tuple[int, int]] = []  # (paths in group, dim of l3), per (l1, l3)
+        sh_offsets = [0, *list(torch.cumsum(torch.tensor([ir.dim for _, ir in irreps_sh]), 0).tolist())]
+        couplings = []
+        for ir1 in irreps_in:
+            columns = []
+            for ir3 in sorted(targets):
+                group = [(k, ir2) for k, (_, ir2) in enumerate(irreps_sh) if ir3 in ir1 * ir2]
+                if not group:
+                    continue
+                self.groups.append((len(group), ir3.dim))
+                for k, ir2 in group:
+                    self.paths.append((ir1, ir2, ir3))
+                    columns.append(_coupling(ir1, ir2, ir3, sh_offsets[k], irreps_sh.dim))
+            # (sh_dim, d1 * S_l1): for each i, the columns of all paths of this l1
+            couplings.append(torch.cat(columns, dim=-1).reshape(irreps_sh.dim, -1))
+        self.out_dims = [c.shape[1] // d for c, d in zip(couplings, self.in_dims, strict=True)]
+        self.dim = sum(self.out_dims)
+        for k, c in enumerate(couplings):
+            self.register_buffer(f"coupling_{k}", c, persistent=False)
+
+    @property
+    def num_paths(self) -> int:
+        return len(self.paths)
+
+    def forward(self, x: torch.Tensor, sh: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """Couple features with harmonics.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (E, sum_l1 channels * dim(l1))
+            Neighbour features in e3nn layout (one ``channels x l1`` block per ``l1``).
+        sh : torch.Tensor, shape (E, irreps_sh.dim)
+        weight : torch.Tensor, shape (E, channels, num_paths)
+
+        Returns
+        -------
+        torch.Tensor, shape (E, channels, dim)
+            Path outputs, concatenated along the last axis in ``paths`` order.
+        """
+        num_edges = x.shape[0]
+        blocks = x.split([self.channels * d for d in self.in_dims], dim=1)
+        outputs = []
+        path = 0
+        group = 0
+        for k, (block, d1, s) in enumerate(zip(blocks, self.in_dims, self.out_dims, strict=True)):
+            coupling = getattr(self, f"coupling_{k}")
+            a = (sh @ coupling).view(num_edges, d1, s)
+            out = torch.bmm(block.reshape(num_edges, self.channels, d1), a)
+            start = 0
+            while start < s:
+                n, d3 = self.groups[group]
+                w = weight[:, :, path : path + n].unsqueeze(-1)
+                seg = out[:, :, start : start + n * d3].view(num_edges, self.channels, n, d3)
+                outputs.append((seg * w).view(num_edges, self.channels, n * d3))
+                start += n * d3
+                path += n
+                group += 1
+        return torch.cat(outputs, dim=-1)
+
+
+def _coupling(ir1: o3.Irrep, ir2: o3.Irrep, ir3: o3.Irrep, sh_offset: int, sh_dim: int) -> torch.Tensor:
+    """Clebsch-Gordan block of one path as (sh_dim, d1, d3), zero outside its ``l2`` rows.
+
+    Built in float64 so that float64 models are exact; ``Module.to`` casts it down.
+    """
+    w3j = o3.wigner_3j(ir1.l, ir2.l, ir3.l, dtype=torch.float64) * math.sqrt(ir3.dim)
+    full = torch.zeros(sh_dim, ir1.dim, ir3.dim, dtype=torch.float64)
+    full[sh_offset : sh_offset + ir2.dim] = w3j.permute(1, 0, 2)
+    return full
