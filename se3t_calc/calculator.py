@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from ase import Atoms
@@ -65,7 +65,8 @@ class SE3TCalculator(Calculator):
     per-atom ``energies`` in eV.
     """
 
-    implemented_properties: ClassVar[list[str]] = ["energy", "free_energy", "energies", "forces", "stress"]
+    # a plain list, as ASE declares it
+    implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]  # noqa: RUF012
 
     def __init__(
         self,

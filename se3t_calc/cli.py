@@ -26,9 +26,10 @@ def _init(args: argparse.Namespace) -> None:
 
 
 def _md(args: argparse.Namespace) -> None:
-    from ase import units
+    from ase import Atoms, units
     from ase.io import read
     from ase.md.langevin import Langevin
+    from ase.md.md import MolecularDynamics
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
     from ase.md.verlet import VelocityVerlet
 
@@ -38,11 +39,13 @@ def _md(args: argparse.Namespace) -> None:
         if not Path(path).is_file():
             sys.exit(f"se3t md: {label} file not found: {path}")
     atoms = read(args.structure, index=0)
+    assert isinstance(atoms, Atoms)
     atoms.calc = SE3TCalculator(args.model, device=args.device, dtype=args.dtype, skin=args.skin)
     rng = np.random.default_rng(args.seed)
     MaxwellBoltzmannDistribution(atoms, temperature_K=args.temperature_K, rng=rng)
     Stationary(atoms)
     timestep = args.timestep_fs * units.fs
+    dyn: MolecularDynamics
     if args.ensemble == "langevin":
         friction = args.friction / units.fs
         dyn = Langevin(

@@ -23,6 +23,9 @@ class HeadLayout(torch.nn.Module):
         ``C``, heads times channels per head.
     """
 
+    to_edge_index: torch.Tensor
+    to_e3nn_index: torch.Tensor
+
     def __init__(self, blocks: list, channels: int):
         super().__init__()
         self.irreps_heads = o3.Irreps([(channels, ir) for ir in blocks])

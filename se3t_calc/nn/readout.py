@@ -22,6 +22,10 @@ class EnergyReadout(torch.nn.Module):
         Number of species of the model.
     """
 
+    scale: torch.Tensor
+    shift: torch.Tensor
+    atomic_energies: torch.Tensor
+
     def __init__(self, num_scalars: int, hidden: int, num_species: int):
         super().__init__()
         self.num_scalars = num_scalars

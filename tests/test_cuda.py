@@ -1,0 +1,46 @@
+"""CUDA versions of the key checks; skipped cleanly without a GPU."""
+
+import numpy as np
+import pytest
+import torch
+from helpers import calc, check_e3_equivariance, energy_forces, ethanol, small_model
+
+from se3t_calc import SE3TCalculator
+
+pytestmark = [
+    pytest.mark.cuda,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
+]
+
+
+def _cuda(model, dtype="float64", **kwargs):
+    return SE3TCalculator(model, device="cuda", dtype=dtype, **kwargs)
+
+
+def test_cuda_matches_cpu_in_float64():
+    model = small_model(invariant="mixed")
+    e_cpu, f_cpu = energy_forces(ethanol(), calc(model))
+    e_gpu, f_gpu = energy_forces(ethanol(), _cuda(model))
+    np.testing.assert_allclose(e_gpu, e_cpu, rtol=1e-10)
+    np.testing.assert_allclose(f_gpu, f_cpu, atol=1e-9)
+
+
+def test_cuda_float32_agrees_with_float64():
+    model = small_model()
+    e64, f64 = energy_forces(ethanol(), _cuda(model))
+    e32, f32 = energy_forces(ethanol(), _cuda(model, dtype="float32"))
+    np.testing.assert_allclose(e32, e64, rtol=1e-6)
+    np.testing.assert_allclose(f32, f64, atol=1e-4)
+
+
+def test_cuda_equivariance_and_skin():
+    model = small_model()
+    check_e3_equivariance(ethanol(), _cuda(model))
+    skinned = _cuda(model, skin=0.5)
+    atoms = ethanol()
+    for step in range(5):
+        atoms.positions += 0.02 * np.sin(step + np.arange(3 * len(atoms))).reshape(-1, 3)
+        e_skin, f_skin = energy_forces(atoms, skinned)
+        e_ref, f_ref = energy_forces(atoms, _cuda(model))
+        np.testing.assert_allclose(e_skin, e_ref, rtol=1e-12)
+        np.testing.assert_allclose(f_skin, f_ref, atol=1e-10)
