@@ -15,9 +15,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from systems import aspirin, water_box  # noqa: E402
+from systems import aspirin, water_box
 
-from se3t_calc import ModelConfig, SE3TCalculator, SE3TModel  # noqa: E402
+from se3t_calc import ModelConfig, SE3TCalculator, SE3TModel
 
 SYSTEMS = {"aspirin": aspirin, "water-192": lambda: water_box(4), "water-1536": lambda: water_box(8)}
 
