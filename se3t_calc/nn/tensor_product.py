@@ -10,6 +10,7 @@ Clebsch-Gordan matrix and a per-edge, per-channel, per-path weight. For each
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
@@ -44,7 +45,7 @@ class EdgeTensorProduct(torch.nn.Module):
         self.in_dims = [ir.dim for ir in irreps_in]
         self.paths: list[tuple[o3.Irrep, o3.Irrep, o3.Irrep]] = []
         self.groups: list[tuple[int, int]] = []  # (paths in group, dim of l3), per (l1, l3)
-        sh_offsets = [0, *list(torch.cumsum(torch.tensor([ir.dim for _, ir in irreps_sh]), 0).tolist())]
+        sh_offsets = list(itertools.accumulate([ir.dim for _, ir in irreps_sh], initial=0))
         couplings = []
         for ir1 in irreps_in:
             columns = []
