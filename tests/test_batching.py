@@ -40,3 +40,14 @@ def test_no_gradient_leaks_between_structures():
     batch = graph[keys.BATCH]
     assert grad[batch == 1].abs().max() > 0
     assert torch.all(grad[batch != 1] == 0)
+
+
+def test_fresh_model_runs_in_default_dtype():
+    """A model used straight after construction (float32), without the calculator."""
+    from se3t_calc import ModelConfig, SE3TModel
+
+    model = SE3TModel(ModelConfig(species=["H", "C", "O"]))
+    graph = atoms_to_graph([ethanol(0), ethanol(1)], model.config.species, 5.0, dtype=torch.float32)
+    out = energy_and_derivatives(model, graph)
+    assert out[keys.TOTAL_ENERGY].dtype == torch.float32
+    assert torch.isfinite(out[keys.FORCES]).all()

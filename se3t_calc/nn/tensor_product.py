@@ -89,7 +89,7 @@ class EdgeTensorProduct(torch.nn.Module):
         path = 0
         group = 0
         for k, (block, d1, s) in enumerate(zip(blocks, self.in_dims, self.out_dims, strict=True)):
-            coupling = getattr(self, f"coupling_{k}")
+            coupling = getattr(self, f"coupling_{k}").to(sh.dtype)
             a = (sh @ coupling).view(num_edges, d1, s)
             out = torch.bmm(block.reshape(num_edges, self.channels, d1), a)
             start = 0
@@ -107,7 +107,7 @@ class EdgeTensorProduct(torch.nn.Module):
 def _coupling(ir1: o3.Irrep, ir2: o3.Irrep, ir3: o3.Irrep, sh_offset: int, sh_dim: int) -> torch.Tensor:
     """Clebsch-Gordan block of one path as (sh_dim, d1, d3), zero outside its ``l2`` rows.
 
-    Built in float64 so that float64 models are exact; ``Module.to`` casts it down.
+    Built in float64 so that float64 models are exact; cast to the input dtype when used.
     """
     w3j = o3.wigner_3j(ir1.l, ir2.l, ir3.l, dtype=torch.float64) * math.sqrt(ir3.dim)
     full = torch.zeros(sh_dim, ir1.dim, ir3.dim, dtype=torch.float64)
