@@ -126,13 +126,14 @@ class SE3TCalculator(Calculator):
     def _atoms_to_graph(self, atoms: Atoms) -> dict[str, torch.Tensor]:
         """Graph tensors; edges are reused while the skin neighbour list is valid."""
         check_atoms(atoms)
-        if self._graph is None:
-            species_indices(atoms.numbers, self.species)  # fail before building a list
+        species = species_indices(atoms.numbers, self.species)  # fails before any list is built
         pairs, rebuilt = self.neighbors.update(atoms.positions, atoms.cell.array, atoms.pbc, atoms.numbers)
-        if rebuilt or self._graph is None:
-            arrays = structure_arrays(atoms, species_indices(atoms.numbers, self.species), pairs)
-            self._graph = to_tensors(arrays, device=self.device, dtype=self.dtype)
+        if rebuilt:  # always on the first call
+            self._graph = to_tensors(
+                structure_arrays(atoms, species, pairs), device=self.device, dtype=self.dtype
+            )
             return self._graph
+        assert self._graph is not None
         positions = torch.as_tensor(atoms.positions, dtype=self.dtype).to(self.device)
         self._graph = {**self._graph, keys.POSITIONS: positions}
         return self._graph

@@ -44,19 +44,21 @@ class EdgeTensorProduct(torch.nn.Module):
         self.channels = channels
         self.in_dims = [ir.dim for ir in irreps_in]
         self.paths: list[tuple[o3.Irrep, o3.Irrep, o3.Irrep]] = []
-        self.groups: list[tuple[int, int]] = []  # (paths in group, dim of l3), per (l1, l3)
+        # per l1: (number of paths, dim of l3) for each l3, in output order
+        self.groups: list[list[tuple[int, int]]] = []
         sh_offsets = list(itertools.accumulate([ir.dim for _, ir in irreps_sh], initial=0))
         couplings = []
         for ir1 in irreps_in:
-            columns = []
+            columns, groups = [], []
             for ir3 in sorted(targets):
                 group = [(k, ir2) for k, (_, ir2) in enumerate(irreps_sh) if ir3 in ir1 * ir2]
                 if not group:
                     continue
-                self.groups.append((len(group), ir3.dim))
+                groups.append((len(group), ir3.dim))
                 for k, ir2 in group:
                     self.paths.append((ir1, ir2, ir3))
                     columns.append(_coupling(ir1, ir2, ir3, sh_offsets[k], irreps_sh.dim))
+            self.groups.append(groups)
             # (sh_dim, d1 * S_l1): for each i, the columns of all paths of this l1
             couplings.append(torch.cat(columns, dim=-1).reshape(irreps_sh.dim, -1))
         self.out_dims = [c.shape[1] // d for c, d in zip(couplings, self.in_dims, strict=True)]
@@ -87,20 +89,18 @@ class EdgeTensorProduct(torch.nn.Module):
         blocks = x.split([self.channels * d for d in self.in_dims], dim=1)
         outputs = []
         path = 0
-        group = 0
-        for k, (block, d1, s) in enumerate(zip(blocks, self.in_dims, self.out_dims, strict=True)):
+        layout = zip(blocks, self.in_dims, self.out_dims, self.groups, strict=True)
+        for k, (block, d1, s, groups) in enumerate(layout):
             coupling = getattr(self, f"coupling_{k}").to(sh.dtype)
             a = (sh @ coupling).view(num_edges, d1, s)
             out = torch.bmm(block.reshape(num_edges, self.channels, d1), a)
             start = 0
-            while start < s:
-                n, d3 = self.groups[group]
+            for n, d3 in groups:
                 w = weight[:, :, path : path + n].unsqueeze(-1)
                 seg = out[:, :, start : start + n * d3].view(num_edges, self.channels, n, d3)
                 outputs.append((seg * w).view(num_edges, self.channels, n * d3))
                 start += n * d3
                 path += n
-                group += 1
         return torch.cat(outputs, dim=-1)
 
 
