@@ -1,15 +1,19 @@
-"""Command line: ``se3t init | md``, thin over the library."""
+"""Command line: ``se3t init | train | eval | md``, thin over the library."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from se3t_calc.config import INVARIANTS, ModelConfig
+from se3t_calc.train.config import TrainConfig, read_config_file
 
 
 def _init(args: argparse.Namespace) -> None:
@@ -23,6 +27,46 @@ def _init(args: argparse.Namespace) -> None:
     save_model(model, args.output, metadata={"training": "untrained (random weights)"})
     params = sum(p.numel() for p in model.parameters())
     print(f"wrote untrained model {args.output} ({params} parameters, species {list(config.species)})")
+
+
+def _train(args: argparse.Namespace) -> None:
+    from se3t_calc.train import train
+
+    settings: dict[str, dict[str, Any]] = {"model": {}, "train": {}}
+    if args.config:
+        settings = read_config_file(args.config)
+    for section, cls in (("model", ModelConfig), ("train", TrainConfig)):
+        for f in dataclasses.fields(cls):
+            if hasattr(args, f.name):
+                settings[section][f.name] = getattr(args, f.name)
+    train(TrainConfig.from_dict(settings["train"]), settings["model"], resume=args.resume)
+
+
+def _eval(args: argparse.Namespace) -> None:
+    from se3t_calc.calculator import resolve_device, resolve_dtype
+    from se3t_calc.checkpoint import load_model
+    from se3t_calc.train import GraphDataset, evaluate, format_table, read_structures
+
+    device = resolve_device(args.device)
+    model = load_model(args.model, device=device, dtype=resolve_dtype(args.dtype))
+    for p in model.parameters():
+        p.requires_grad_(False)
+    structures = read_structures(
+        args.data, energy_key=args.energy_key, forces_key=args.forces_key, stress_key=args.stress_key
+    )
+    dataset = GraphDataset(structures, model.config.species, model.config.r_cut)
+    dtype = model.readout.scale.dtype
+    errors = evaluate(model, dataset, batch_size=args.batch_size, device=device, dtype=dtype)
+    summary = errors.summary()
+    if args.json:
+        print(json.dumps(summary, indent=1))
+    else:
+        print(f"{args.model} on {args.data} ({args.dtype}, {device}):")
+        print(format_table(summary, model.config.species))
+    if args.parity:
+        from se3t_calc.train.plots import parity_plot
+
+        parity_plot(errors, args.parity)
 
 
 def _md(args: argparse.Namespace) -> None:
@@ -88,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--seed", type=int, default=0)
     init.set_defaults(func=_init)
 
+    _add_train_parser(sub)
+    _add_eval_parser(sub)
+
     md = sub.add_parser("md", help="molecular dynamics of a structure with a model")
     md.add_argument("model", help="model file (.pt)")
     md.add_argument("structure", help="any file ase.io.read understands; the first frame is used")
@@ -104,6 +151,73 @@ def build_parser() -> argparse.ArgumentParser:
     md.add_argument("--seed", type=int, default=0)
     md.set_defaults(func=_md)
     return parser
+
+
+def _add_train_parser(sub: Any) -> None:
+    train = sub.add_parser(
+        "train",
+        help="fit a model to energies and forces",
+        description="Settings come from the defaults, then the config file, then these flags.",
+        argument_default=argparse.SUPPRESS,
+    )
+    train.add_argument("config", nargs="?", default=None, help="TOML or YAML file with [model] and [train]")
+    train.add_argument(
+        "--resume", action="store_true", default=False, help="continue from OUTPUT_DIR/last.pt if present"
+    )
+    group = train.add_argument_group("training (TrainConfig)")
+    for f in dataclasses.fields(TrainConfig):
+        _add_field(group, f, f.metadata["help"])
+    group = train.add_argument_group("model (ModelConfig)")
+    for f in dataclasses.fields(ModelConfig):
+        _add_field(group, f, f"default {f.default!r}" if f.name != "species" else "default: the data's")
+    train.set_defaults(func=_train)
+
+
+def _add_field(group: Any, f: dataclasses.Field, help: str) -> None:
+    flag = "--" + f.name.replace("_", "-")
+    kind = str(f.type)
+    if f.name == "species":
+        group.add_argument(flag, nargs="+", help=help)
+        return
+    parse: Any = str
+    for name, func in (("bool", _boolean), ("int", int), ("float", float)):
+        if kind.startswith(name):
+            parse = func
+            break
+    if "None" in kind:
+        parse = _optional(parse)
+    group.add_argument(flag, type=parse, metavar=f.name.upper(), help=help)
+
+
+def _boolean(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _optional(parse: Any) -> Any:
+    def convert(text: str) -> Any:
+        return None if text.lower() in ("none", "null") else parse(text)
+
+    convert.__name__ = getattr(parse, "__name__", "value")
+    return convert
+
+
+def _add_eval_parser(sub: Any) -> None:
+    ev = sub.add_parser("eval", help="errors of a model on labelled data")
+    ev.add_argument("model", help="model file (.pt)")
+    ev.add_argument("data", help="rMD17 .npz or any file ase.io.read reads, with energies and forces")
+    ev.add_argument("--energy-key", default="energy")
+    ev.add_argument("--forces-key", default="forces")
+    ev.add_argument("--stress-key", default="stress")
+    ev.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    ev.add_argument("--dtype", choices=["float32", "float64"], default="float64")
+    ev.add_argument("--batch-size", type=int, default=50)
+    ev.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    ev.add_argument("--parity", metavar="PNG", help="write a parity plot")
+    ev.set_defaults(func=_eval)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -20,3 +20,10 @@ TOTAL_ENERGY: Final[str] = "total_energy"  # (B,) float, eV
 FORCES: Final[str] = "forces"  # (N, 3) float, eV/Å
 VIRIAL: Final[str] = "virial"  # (B, 3, 3) float, -dE/d(strain), eV
 STRESS: Final[str] = "stress"  # (B, 3, 3) float, dE/d(strain) / volume, eV/Å^3
+
+# reference labels of a training batch
+REF_ENERGY: Final[str] = "ref_energy"  # (B,) float, eV, minus the per-element reference energies
+REF_FORCES: Final[str] = "ref_forces"  # (N, 3) float, eV/Å
+REF_STRESS: Final[str] = "ref_stress"  # (B, 3, 3) float, eV/Å^3; zeros where absent
+HAS_STRESS: Final[str] = "has_stress"  # (B,) bool, structure carries a stress label
+NUM_ATOMS: Final[str] = "num_atoms"  # (B,) int64, atoms per structure

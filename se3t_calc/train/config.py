@@ -1,0 +1,152 @@
+"""Training configuration: a frozen dataclass, read from TOML/YAML and command-line flags."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+_LOSSES = ("mse", "huber")
+_SCHEDULES = ("cosine", "plateau", "constant")
+
+
+def _opt(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything about a training run except the model's hyper-parameters.
+
+    Each field is also a ``se3t train`` flag (``batch_size`` -> ``--batch-size``).
+    """
+
+    train_file: str = _opt("", "training data: rMD17 .npz or any file ase.io.read reads")
+    valid_file: str | None = _opt(None, "validation data (default: a random part of train_file)")
+    test_file: str | None = _opt(None, "test data, evaluated with the best model at the end")
+    train_size: float | None = _opt(None, "structures to fit (count, or fraction < 1); default: the rest")
+    valid_size: float = _opt(0.05, "structures held out for validation (count, or fraction < 1)")
+    energy_key: str = _opt("energy", "info key (or calculator result) holding total energies, eV")
+    forces_key: str = _opt("forces", "array key (or calculator result) holding forces, eV/Å")
+    stress_key: str = _opt("stress", "info key (or calculator result) holding stress, eV/Å^3")
+    atomic_energies: str = _opt("fit", "'fit' (least squares on training energies) or an isolated-atoms file")
+    output_dir: str = _opt("runs/train", "folder for checkpoints, log and plots")
+    seed: int = _opt(0, "seed of the split, the weights and the shuffling")
+    device: str = _opt("auto", "auto, cpu or cuda")
+    dtype: str = _opt("float32", "float32 or float64")
+    threads: int | None = _opt(None, "CPU threads of torch (default: torch's choice)")
+    batch_size: int = _opt(5, "structures per optimiser step (per process)")
+    valid_batch_size: int = _opt(50, "structures per batch in validation and test")
+    epochs: int = _opt(1000, "maximum number of epochs")
+    max_time: str | None = _opt(None, "wall-time budget, e.g. 3600, 90s, 10m or 2h")
+    patience: int | None = _opt(None, "stop after this many epochs without a better validation force MAE")
+    lr: float = _opt(0.005, "peak learning rate of AdamW")
+    weight_decay: float = _opt(0.0, "AdamW weight decay")
+    amsgrad: bool = _opt(True, "AMSGrad variant of AdamW")
+    schedule: str = _opt(
+        "cosine", "cosine (over epochs or max_time, whichever ends first), plateau or constant"
+    )
+    warmup_epochs: float = _opt(1.0, "linear warm-up of the learning rate, epochs")
+    min_lr_factor: float = _opt(0.01, "cosine: final lr as a fraction of lr")
+    plateau_factor: float = _opt(0.8, "plateau: lr multiplier")
+    plateau_patience: int = _opt(25, "plateau: epochs without improvement before lowering lr")
+    ema_decay: float = _opt(0.99, "exponential moving average of the weights (0 disables)")
+    clip_grad: float | None = _opt(10.0, "maximum gradient norm (None disables)")
+    loss: str = _opt("mse", "mse or huber")
+    huber_delta: float = _opt(0.01, "huber: transition point, in the units of each term")
+    energy_weight: float = _opt(1.0, "weight of the per-atom energy term (eV/atom)^2")
+    forces_weight: float = _opt(10.0, "weight of the force term (eV/Å)^2")
+    stress_weight: float = _opt(1000.0, "weight of the stress term (eV/Å^3)^2")
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    @property
+    def max_seconds(self) -> float | None:
+        """``max_time`` in seconds."""
+        return None if self.max_time is None else parse_duration(self.max_time)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form, as stored in checkpoints."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Inverse of :meth:`to_dict`; unknown fields are an error."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"TrainConfig: unknown field(s) {unknown}; known: {sorted(known)}")
+        return cls(**data)
+
+
+def parse_duration(text: str | float) -> float:
+    """``"90"``, ``"90s"``, ``"10m"``, ``"2h"`` -> seconds."""
+    match = re.fullmatch(r"\s*([0-9.]+)\s*([smh]?)\s*", str(text))
+    if match is None:
+        raise ValueError(f"max_time={text!r}: expected seconds or a number with s, m or h")
+    return float(match[1]) * {"": 1, "s": 1, "m": 60, "h": 3600}[match[2]]
+
+
+def _validate(cfg: TrainConfig) -> None:
+    def fail(name: str, why: str) -> None:
+        raise ValueError(f"TrainConfig.{name}={getattr(cfg, name)!r}: {why}")
+
+    if cfg.loss not in _LOSSES:
+        fail("loss", f"choose one of {_LOSSES}")
+    if cfg.schedule not in _SCHEDULES:
+        fail("schedule", f"choose one of {_SCHEDULES}")
+    if cfg.dtype not in ("float32", "float64"):
+        fail("dtype", "choose float32 or float64")
+    for name in ("batch_size", "valid_batch_size", "epochs"):
+        if getattr(cfg, name) < 1:
+            fail(name, "must be a positive integer")
+    if cfg.lr <= 0:
+        fail("lr", "must be positive")
+    if not 0 <= cfg.ema_decay < 1:
+        fail("ema_decay", "must lie in [0, 1)")
+    if cfg.valid_file is None and not cfg.valid_size > 0:
+        fail("valid_size", "must be positive when no valid_file is given")
+    if cfg.max_time is not None:
+        parse_duration(cfg.max_time)
+
+
+def read_config_file(path: str | Path) -> dict[str, dict[str, Any]]:
+    """Read a TOML or YAML file with optional ``[model]`` and ``[train]`` tables.
+
+    Returns
+    -------
+    dict
+        ``{"model": {...}, "train": {...}}``; relative data and output paths are taken
+        relative to the file's folder.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+    if path.suffix == ".toml":
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    elif path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        data = yaml.safe_load(path.read_text()) or {}
+    else:
+        raise ValueError(f"{path}: config files are .toml, .yaml or .yml")
+    unknown = sorted(set(data) - {"model", "train"})
+    if unknown:
+        raise ValueError(f"{path}: unknown section(s) {unknown}; use [model] and [train]")
+    train = dict(data.get("train", {}))
+    for name in ("train_file", "valid_file", "test_file", "output_dir"):
+        if train.get(name):
+            train[name] = str((path.parent / train[name]).resolve())
+    if train.get("atomic_energies", "fit") != "fit":
+        train["atomic_energies"] = str((path.parent / train["atomic_energies"]).resolve())
+    return {"model": dict(data.get("model", {})), "train": train}

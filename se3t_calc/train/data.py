@@ -1,0 +1,161 @@
+"""Labelled structures from files: rMD17 npz and anything ``ase.io.read`` reads."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms, units
+from ase.io import read
+
+KCAL_MOL = units.kcal / units.mol  # eV
+_RMD17_KEYS = ("nuclear_charges", "coords", "energies", "forces")
+
+
+@dataclass
+class LabeledStructure:
+    """One structure with its reference labels (eV, Å).
+
+    Attributes
+    ----------
+    atoms : ase.Atoms
+    energy : float
+        Total energy, eV.
+    forces : np.ndarray, shape (N, 3)
+        eV/Å.
+    stress : np.ndarray or None, shape (3, 3)
+        eV/Å^3 (ASE's sign: positive under tension), or None.
+    source : str
+        ``"file, frame k"``, used in error messages.
+    """
+
+    atoms: Atoms
+    energy: float
+    forces: np.ndarray
+    stress: np.ndarray | None
+    source: str
+
+
+def read_structures(
+    path: str | os.PathLike,
+    *,
+    energy_key: str = "energy",
+    forces_key: str = "forces",
+    stress_key: str = "stress",
+) -> list[LabeledStructure]:
+    """Read labelled structures, checking every label.
+
+    ``.npz`` files are read as rMD17 (kcal/mol converted to eV); anything else with
+    ``ase.io.read``. Labels are looked up in ``atoms.info`` / ``atoms.arrays`` under the
+    given keys, then in the results of an attached calculator (extxyz puts ``energy``,
+    ``forces`` and ``stress`` there). Stress is optional unless ``stress_key`` is not
+    the default ``"stress"``.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    ValueError
+        A frame lacks a label, has a label of the wrong shape or a non-finite value;
+        the message names the file, the frame and the problem.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"data file not found: {path}")
+    if path.suffix == ".npz":
+        return read_rmd17(path)
+    frames = read(path, index=":")
+    assert isinstance(frames, list)
+    if not frames:
+        raise ValueError(f"{path}: no structures in the file")
+    return [
+        _labeled(atoms, f"{path}, frame {k}", energy_key, forces_key, stress_key)
+        for k, atoms in enumerate(frames)
+    ]
+
+
+def read_rmd17(path: str | os.PathLike) -> list[LabeledStructure]:
+    """rMD17 npz (``nuclear_charges``, ``coords`` Å, ``energies``/``forces`` kcal/mol) -> eV."""
+    with np.load(path) as npz:
+        missing = [k for k in _RMD17_KEYS if k not in npz.files]
+        if missing:
+            raise ValueError(f"{path}: not an rMD17 file, missing key(s) {missing}; has {npz.files}")
+        numbers, coords = npz["nuclear_charges"].astype(int), npz["coords"]
+        energies, forces = npz["energies"] * KCAL_MOL, npz["forces"] * KCAL_MOL
+    out = []
+    for k in range(len(coords)):
+        source = f"{path}, frame {k}"
+        atoms = Atoms(numbers=numbers, positions=coords[k])
+        out.append(_checked(atoms, float(energies[k]), forces[k], None, source))
+    return out
+
+
+def _labeled(
+    atoms: Atoms, source: str, energy_key: str, forces_key: str, stress_key: str
+) -> LabeledStructure:
+    energy = _lookup(atoms, energy_key, atoms.info)
+    if energy is None:
+        raise ValueError(f"{source}: no energy under key {energy_key!r}; {_available(atoms)}")
+    forces = _lookup(atoms, forces_key, atoms.arrays)
+    if forces is None:
+        raise ValueError(f"{source}: no forces under key {forces_key!r}; {_available(atoms)}")
+    stress = _lookup(atoms, stress_key, atoms.info)
+    if stress is None and stress_key != "stress":
+        raise ValueError(f"{source}: no stress under key {stress_key!r}; {_available(atoms)}")
+    try:
+        energy = float(np.asarray(energy).item())
+    except (TypeError, ValueError):
+        raise ValueError(f"{source}: energy {energy_key!r} is not one number") from None
+    atoms = Atoms(atoms.numbers, atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
+    return _checked(atoms, energy, forces, stress, source)
+
+
+def _lookup(atoms: Atoms, key: str, table: dict) -> object | None:
+    if key in table:
+        return table[key]
+    if atoms.calc is not None and key in atoms.calc.results:
+        return atoms.calc.results[key]
+    return None
+
+
+def _available(atoms: Atoms) -> str:
+    calc = sorted(atoms.calc.results) if atoms.calc is not None else []
+    return (
+        f"found info keys {sorted(atoms.info)}, array keys {sorted(atoms.arrays)}, calculator results {calc}"
+    )
+
+
+def _checked(
+    atoms: Atoms, energy: float, forces: object, stress: object | None, source: str
+) -> LabeledStructure:
+    n = len(atoms)
+    if n == 0:
+        raise ValueError(f"{source}: empty structure")
+    if not np.isfinite(atoms.positions).all():
+        raise ValueError(f"{source}: non-finite positions")
+    if not np.isfinite(energy):
+        raise ValueError(f"{source}: energy is {energy}")
+    forces = np.asarray(forces, dtype=np.float64)
+    if forces.shape != (n, 3):
+        raise ValueError(f"{source}: forces have shape {forces.shape}, expected ({n}, 3) for {n} atoms")
+    if not np.isfinite(forces).all():
+        raise ValueError(f"{source}: non-finite forces")
+    if stress is not None:
+        stress = _full_stress(np.asarray(stress, dtype=np.float64), source)
+    return LabeledStructure(atoms, energy, forces, stress, source)
+
+
+def _full_stress(stress: np.ndarray, source: str) -> np.ndarray:
+    """Voigt (6,) xx yy zz yz xz xy or (3, 3) / (9,) -> (3, 3)."""
+    if stress.shape == (6,):
+        xx, yy, zz, yz, xz, xy = stress
+        stress = np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]])
+    elif stress.size == 9:
+        stress = stress.reshape(3, 3)
+    else:
+        raise ValueError(f"{source}: stress has shape {stress.shape}, expected (6,), (9,) or (3, 3)")
+    if not np.isfinite(stress).all():
+        raise ValueError(f"{source}: non-finite stress")
+    return stress

@@ -1,0 +1,91 @@
+"""Errors of predictions against references: MAE and RMSE tables."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+class ErrorAccumulator:
+    """Collects prediction errors batch by batch (numpy, float64, eV and Å)."""
+
+    def __init__(self, species: Sequence[str]):
+        self.species = list(species)
+        self.energy: list[np.ndarray] = []  # (B,) eV
+        self.natoms: list[np.ndarray] = []  # (B,)
+        self.forces: list[np.ndarray] = []  # (N, 3) eV/Å
+        self.atom_species: list[np.ndarray] = []  # (N,)
+        self.stress: list[np.ndarray] = []  # (B', 3, 3) eV/Å^3
+        self.ref_energy: list[np.ndarray] = []  # (B,) eV, for parity plots
+        self.ref_forces: list[np.ndarray] = []  # (N, 3) eV/Å
+
+    def add(
+        self,
+        energy: tuple[np.ndarray, np.ndarray],
+        forces: tuple[np.ndarray, np.ndarray],
+        natoms: np.ndarray,
+        species: np.ndarray,
+        stress_error: np.ndarray | None = None,
+    ) -> None:
+        """Add one batch: (predicted, reference) energies (B,) and forces (N, 3), stress errors."""
+        self.energy.append(energy[0] - energy[1])
+        self.ref_energy.append(energy[1])
+        self.forces.append(forces[0] - forces[1])
+        self.ref_forces.append(forces[1])
+        self.natoms.append(natoms)
+        self.atom_species.append(species)
+        if stress_error is not None and len(stress_error):
+            self.stress.append(stress_error)
+
+    def summary(self) -> dict[str, float]:
+        """MAE/RMSE in meV (energy), meV/atom, meV/Å (forces, also per element), meV/Å^3."""
+        e = np.concatenate(self.energy)
+        e_atom = e / np.concatenate(self.natoms)
+        f = np.concatenate(self.forces)
+        out = {
+            "structures": float(len(e)),
+            "energy_mae_meV": _mae(e),
+            "energy_rmse_meV": _rmse(e),
+            "energy_mae_meV_per_atom": _mae(e_atom),
+            "energy_rmse_meV_per_atom": _rmse(e_atom),
+            "forces_mae_meV_per_A": _mae(f),
+            "forces_rmse_meV_per_A": _rmse(f),
+        }
+        species = np.concatenate(self.atom_species)
+        for k, symbol in enumerate(self.species):
+            if (species == k).any():
+                out[f"forces_mae_meV_per_A_{symbol}"] = _mae(f[species == k])
+                out[f"forces_rmse_meV_per_A_{symbol}"] = _rmse(f[species == k])
+        if self.stress:
+            s = np.concatenate(self.stress)
+            out["stress_mae_meV_per_A3"] = _mae(s)
+            out["stress_rmse_meV_per_A3"] = _rmse(s)
+        return out
+
+
+def _mae(x: np.ndarray) -> float:
+    return float(1000 * np.mean(np.abs(x)))
+
+
+def _rmse(x: np.ndarray) -> float:
+    return float(1000 * np.sqrt(np.mean(x**2)))
+
+
+def format_table(summary: dict[str, float], species: Sequence[str]) -> str:
+    """Human-readable MAE / RMSE table of :meth:`ErrorAccumulator.summary`."""
+    rows = [
+        ("energy (meV)", "energy_mae_meV", "energy_rmse_meV"),
+        ("energy (meV/atom)", "energy_mae_meV_per_atom", "energy_rmse_meV_per_atom"),
+        ("forces (meV/Å)", "forces_mae_meV_per_A", "forces_rmse_meV_per_A"),
+    ]
+    rows += [
+        (f"  forces on {s} (meV/Å)", f"forces_mae_meV_per_A_{s}", f"forces_rmse_meV_per_A_{s}")
+        for s in species
+    ]
+    rows.append(("stress (meV/Å^3)", "stress_mae_meV_per_A3", "stress_rmse_meV_per_A3"))
+    lines = [f"{int(summary['structures'])} structures", f"{'quantity':<26}{'MAE':>12}{'RMSE':>12}"]
+    for label, mae, rmse in rows:
+        if mae in summary:
+            lines.append(f"{label:<26}{summary[mae]:12.3f}{summary[rmse]:12.3f}")
+    return "\n".join(lines)

@@ -1,0 +1,75 @@
+"""Figures of a run: the learning curve and parity plots (matplotlib, written atomically)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from se3t_calc.train.metrics import ErrorAccumulator
+
+
+def learning_curve(log: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Training loss and validation energy/force MAE per epoch from a ``metrics.jsonl`` log."""
+    records = [json.loads(line) for line in Path(log).read_text().splitlines() if line.strip()]
+    if not records:
+        return
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    epoch = [r["epoch"] for r in records]
+    for ax, key, label in zip(
+        axes,
+        ("train_loss", "valid_energy_mae_meV", "valid_forces_mae_meV_per_A"),
+        ("training loss", "validation energy MAE (meV)", "validation force MAE (meV/Å)"),
+        strict=True,
+    ):
+        ax.semilogy(epoch, [r[key] for r in records])
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def parity_plot(errors: ErrorAccumulator, path: str | os.PathLike) -> None:
+    """Predicted against reference energy per atom and force components."""
+    plt = _pyplot()
+    natoms = np.concatenate(errors.natoms)
+    ref_e = np.concatenate(errors.ref_energy) / natoms
+    pred_e = ref_e + np.concatenate(errors.energy) / natoms
+    ref_f = np.concatenate(errors.ref_forces).ravel()
+    pred_f = ref_f + np.concatenate(errors.forces).ravel()
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4.2))
+    for ax, ref, pred, label in (
+        (axes[0], ref_e, pred_e, "energy (eV/atom)"),
+        (axes[1], ref_f, pred_f, "force component (eV/Å)"),
+    ):
+        ax.scatter(ref, pred, s=2, alpha=0.4)
+        lims = [min(ref.min(), pred.min()), max(ref.max(), pred.max())]
+        ax.plot(lims, lims, "k--", lw=0.8)
+        ax.set_xlabel(f"reference {label}")
+        ax.set_ylabel(f"predicted {label}")
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: str | os.PathLike) -> None:
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fig.savefig(tmp, dpi=120, format="png")
+    tmp.replace(path)
+    fig.clf()
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)

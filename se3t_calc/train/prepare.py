@@ -1,0 +1,125 @@
+"""Read the data of a run, split it and compute the statistics stored in the model."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from ase.data import chemical_symbols
+
+from se3t_calc.train.config import TrainConfig
+from se3t_calc.train.data import LabeledStructure, read_structures
+from se3t_calc.train.dataset import GraphDataset, random_split
+from se3t_calc.train.statistics import (
+    average_num_neighbors,
+    energy_scale_shift,
+    fit_atomic_energies,
+    isolated_atom_energies,
+)
+
+
+@dataclass
+class Prepared:
+    """Datasets, split indices and training-set statistics of a run."""
+
+    species: tuple[str, ...]
+    train: GraphDataset
+    train_idx: np.ndarray
+    valid: GraphDataset
+    valid_idx: np.ndarray
+    test: GraphDataset | None
+    atomic_energies: np.ndarray  # (K,) eV
+    scale: float  # eV/Å, RMS force component
+    shift: float  # eV, mean per-atom energy after E0
+    avg_num_neighbors: float
+
+    def split(self) -> dict[str, list[int]]:
+        """Indices of the split, stored in checkpoints so that a resumed run reuses them."""
+        return {"train": self.train_idx.tolist(), "valid": self.valid_idx.tolist()}
+
+    def describe(self) -> str:
+        """Sizes and statistics, one line each."""
+        e0 = ", ".join(f"{s} {e:.4f}" for s, e in zip(self.species, self.atomic_energies, strict=True))
+        test = 0 if self.test is None else len(self.test)
+        return (
+            f"data: {len(self.train_idx)} train, {len(self.valid_idx)} validation, {test} test structures\n"
+            f"E0 (eV): {e0}\nscale {self.scale:.4f} eV/Å, shift {self.shift:.5f} eV/atom, "
+            f"{self.avg_num_neighbors:.2f} neighbours per atom"
+        )
+
+
+def prepare(
+    config: TrainConfig,
+    species: Sequence[str] | None,
+    cutoff: float,
+    split: dict[str, list[int]] | None = None,
+) -> Prepared:
+    """Read files, split (by seed, or as given by ``split``), build graphs, compute statistics.
+
+    Parameters
+    ----------
+    config : TrainConfig
+    species : sequence of str, optional
+        The model's species; default all elements in the data, by atomic number.
+    cutoff : float
+        The model's cutoff radius, Å.
+    split : dict, optional
+        ``{"train": [...], "valid": [...]}`` indices from a checkpoint.
+    """
+    if not config.train_file:
+        raise ValueError("no training data: set train_file (--train-file)")
+    read = _reader(config)
+    pool = read(config.train_file)
+    held = read(config.valid_file) if config.valid_file else None
+    test = read(config.test_file) if config.test_file else None
+    species = tuple(species) if species else _elements(pool + (held or []) + (test or []))
+    train_idx, valid_idx = _split(config, len(pool), held is not None, split)
+    train = GraphDataset(pool, species, cutoff)
+    valid = train if held is None else GraphDataset(held, species, cutoff)
+    if held is not None and split is None:
+        valid_idx = np.arange(len(held))
+    fit = GraphDataset([pool[i] for i in train_idx], species, cutoff)
+    if config.atomic_energies == "fit":
+        e0 = fit_atomic_energies(fit.counts, fit.energies)
+    else:
+        e0 = isolated_atom_energies(config.atomic_energies, species)
+    scale, shift = energy_scale_shift(fit, e0)
+    return Prepared(
+        species=species,
+        train=train,
+        train_idx=train_idx,
+        valid=valid,
+        valid_idx=valid_idx,
+        test=None if test is None else GraphDataset(test, species, cutoff),
+        atomic_energies=e0,
+        scale=scale,
+        shift=shift,
+        avg_num_neighbors=average_num_neighbors(fit),
+    )
+
+
+def _reader(config: TrainConfig):
+    def read(path: str) -> list[LabeledStructure]:
+        return read_structures(
+            path, energy_key=config.energy_key, forces_key=config.forces_key, stress_key=config.stress_key
+        )
+
+    return read
+
+
+def _elements(structures: Sequence[LabeledStructure]) -> tuple[str, ...]:
+    numbers = sorted({int(z) for s in structures for z in s.atoms.numbers})
+    return tuple(chemical_symbols[z] for z in numbers)
+
+
+def _split(
+    config: TrainConfig, num: int, has_valid_file: bool, split: dict[str, list[int]] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    if split is not None:
+        return np.asarray(split["train"]), np.asarray(split["valid"])
+    if has_valid_file:
+        (train_idx,) = random_split(num, [config.train_size], config.seed)
+        return train_idx, np.zeros(0, dtype=np.int64)
+    train_idx, valid_idx = random_split(num, [config.train_size, config.valid_size], config.seed)
+    return train_idx, valid_idx

@@ -1,0 +1,340 @@
+"""The training loop: AdamW, schedule, EMA, clipping, checkpoints, resume, budgets."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from se3t_calc import keys
+from se3t_calc.calculator import resolve_device, resolve_dtype
+from se3t_calc.checkpoint import atomic_save, model_to_dict, read_checkpoint
+from se3t_calc.config import ModelConfig
+from se3t_calc.derivatives import energy_and_derivatives
+from se3t_calc.model import SE3TModel
+from se3t_calc.train.config import TrainConfig
+from se3t_calc.train.dataset import GraphDataset, batches
+from se3t_calc.train.distributed import Cluster, average_gradients, barrier, init_cluster, shutdown
+from se3t_calc.train.ema import ExponentialMovingAverage
+from se3t_calc.train.evaluate import evaluate
+from se3t_calc.train.loss import loss_terms, weighted_total
+from se3t_calc.train.metrics import format_table
+from se3t_calc.train.prepare import Prepared, prepare
+from se3t_calc.train.progress import ProgressBar
+from se3t_calc.train.schedule import LearningRateSchedule
+
+BEST, LAST, LOG = "best.pt", "last.pt", "metrics.jsonl"
+
+
+class Trainer:
+    """Owns the model, its EMA copy, the optimiser and the schedule of one run.
+
+    Parameters
+    ----------
+    config : TrainConfig
+    prepared : Prepared
+        Data, split and statistics (see :func:`se3t_calc.train.prepare.prepare`).
+    model : SE3TModel
+        With scale and shift set and zero atomic energies (they are subtracted
+        from the labels instead, in float64).
+    cluster : Cluster
+    """
+
+    def __init__(self, config: TrainConfig, prepared: Prepared, model: SE3TModel, cluster: Cluster):
+        self.config, self.data, self.cluster = config, prepared, cluster
+        self.device = resolve_device(config.device)
+        if self.device.type == "cuda" and cluster.world_size > 1:
+            self.device = torch.device("cuda", cluster.local_rank)
+        self.dtype = resolve_dtype(config.dtype)
+        self.model = model.to(device=self.device, dtype=self.dtype)
+        self.ema = ExponentialMovingAverage(self.model, config.ema_decay)
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay, amsgrad=config.amsgrad
+        )
+        steps_per_epoch = math.ceil(len(prepared.train_idx) / (config.batch_size * cluster.world_size))
+        self.schedule = LearningRateSchedule(
+            self.optimizer,
+            config.schedule,
+            config.lr,
+            warmup_steps=round(config.warmup_epochs * steps_per_epoch),
+            total_steps=config.epochs * steps_per_epoch,
+            max_seconds=config.max_seconds,
+            min_factor=config.min_lr_factor,
+            factor=config.plateau_factor,
+            patience=config.plateau_patience,
+        )
+        self.weights = {
+            "energy": config.energy_weight,
+            "forces": config.forces_weight,
+            "stress": config.stress_weight,
+        }
+        self.shuffle = torch.Generator().manual_seed(config.seed)
+        self.epoch = self.step = 0
+        self.elapsed = 0.0
+        self.best = math.inf
+        self.bad_epochs = 0
+        self.out = Path(config.output_dir)
+
+    # ------------------------------------------------------------------ epochs
+    def train_epoch(self) -> dict[str, float]:
+        """One pass over the training split; returns mean loss terms and throughput."""
+        self.model.train()
+        order = self.data.train_idx[torch.randperm(len(self.data.train_idx), generator=self.shuffle).numpy()]
+        size, world = self.config.batch_size, self.cluster.world_size
+        chunks = [order[k : k + size * world] for k in range(0, len(order), size * world)]
+        mine = [c[self.cluster.rank * size : (self.cluster.rank + 1) * size] for c in chunks]
+        bar = ProgressBar(len(mine), f"epoch {self.epoch + 1}", enabled=self.cluster.is_main)
+        sums: dict[str, float] = {}
+        start = time.perf_counter()
+        for k, indices in enumerate(mine):
+            batch = next(self._batches(self.data.train, indices, len(indices)))
+            for name, value in self._train_step(batch, start).items():
+                sums[name] = sums.get(name, 0.0) + value
+            bar.update(k + 1, sums["loss"] / (k + 1))
+        bar.close()
+        seconds = time.perf_counter() - start
+        self.elapsed += seconds
+        self.epoch += 1
+        means = {f"train_{name}": value / max(len(mine), 1) for name, value in sums.items()}
+        return {**means, "structures_per_s": len(order) / seconds, "epoch_s": seconds}
+
+    def _train_step(self, batch: dict[str, torch.Tensor], epoch_start: float) -> dict[str, float]:
+        stress = bool(batch[keys.HAS_STRESS].any())
+        out = energy_and_derivatives(self.model, batch, compute_stress=stress, training=True)
+        terms = loss_terms(out, batch, kind=self.config.loss, delta=self.config.huber_delta)
+        loss = weighted_total(terms, self.weights)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        average_gradients(self.model, self.cluster)
+        if self.config.clip_grad:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_grad)
+        self.schedule.step(self.step, self.elapsed + time.perf_counter() - epoch_start)
+        self.optimizer.step()
+        self.ema.update(self.model)
+        self.step += 1
+        return {"loss": float(loss.detach()), **{k: float(v.detach()) for k, v in terms.items()}}
+
+    def validate(self) -> dict[str, float]:
+        """Errors of the EMA model on the validation split (meV units)."""
+        self.ema.model.eval()
+        errors = evaluate(
+            self.ema.model,
+            self.data.valid,
+            self.data.valid_idx,
+            atomic_energies=self.data.atomic_energies,
+            batch_size=self.config.valid_batch_size,
+            device=self.device,
+            dtype=self.dtype,
+        )
+        summary = errors.summary()
+        return {f"valid_{k}": v for k, v in summary.items() if k != "structures"}
+
+    def _batches(self, dataset: GraphDataset, indices: Any, size: int):
+        return batches(
+            dataset, indices, size, self.data.atomic_energies, device=self.device, dtype=self.dtype
+        )
+
+    # ------------------------------------------------------------- checkpoints
+    def export(self) -> SE3TModel:
+        """A complete float32/64 CPU copy of the EMA model with the atomic energies put back."""
+        model = copy.deepcopy(self.ema.model).cpu()
+        e0 = torch.as_tensor(self.data.atomic_energies, dtype=model.readout.atomic_energies.dtype)
+        model.readout.atomic_energies.copy_(e0)
+        return model
+
+    def metadata(self, metrics: dict[str, float] | None = None) -> dict[str, Any]:
+        """Training summary stored with the model."""
+        return {
+            "training": {
+                "train_config": self.config.to_dict(),
+                "epoch": self.epoch,
+                "elapsed_s": round(self.elapsed, 1),
+                "atomic_energies_source": self.config.atomic_energies,
+                "energy_scale_eV": self.data.scale,
+                "energy_shift_eV": self.data.shift,
+                "avg_num_neighbors": self.data.avg_num_neighbors,
+                "num_train": len(self.data.train_idx),
+                "num_valid": len(self.data.valid_idx),
+                "hardware": _hardware(self.device, self.cluster),
+                "metrics": metrics or {},
+            }
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly where training stopped."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "ema": self.ema.state_dict(),
+            "epoch": self.epoch,
+            "step": self.step,
+            "elapsed": self.elapsed,
+            "best": self.best,
+            "bad_epochs": self.bad_epochs,
+            "shuffle_rng": self.shuffle.get_state(),
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Inverse of :meth:`state_dict`."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        self.ema.load_state_dict(state["ema"])
+        self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        self.elapsed, self.best = float(state["elapsed"]), float(state["best"])
+        self.bad_epochs = int(state["bad_epochs"])
+        self.shuffle.set_state(state["shuffle_rng"])
+        torch.set_rng_state(state["torch_rng"])
+
+    def save(self, metrics: dict[str, float], improved: bool) -> None:
+        """Write ``last.pt`` (with the training state) and, if improved, ``best.pt``."""
+        if not self.cluster.is_main:
+            return
+        data = model_to_dict(self.export(), self.metadata(metrics))
+        if improved:
+            atomic_save(data, self.out / BEST)
+        resumable = {**data, "training_state": self.state_dict(), "split": self.data.split()}
+        atomic_save(resumable, self.out / LAST)
+
+    # -------------------------------------------------------------------- loop
+    def fit(self) -> None:
+        """Train until the epoch limit, the time budget or early stopping."""
+        cfg = self.config
+        budget = cfg.max_seconds
+        while self.epoch < cfg.epochs:
+            record = self.train_epoch()
+            record.update(self.validate())
+            metric = record["valid_forces_mae_meV_per_A"]
+            improved = metric < self.best
+            self.best = min(self.best, metric)
+            self.bad_epochs = 0 if improved else self.bad_epochs + 1
+            self.schedule.end_epoch(metric)
+            record = {"epoch": self.epoch, "elapsed_s": self.elapsed, "lr": self._lr(), **record}
+            self._log(record, improved)  # before the checkpoint: a resume drops lines past it
+            self.save(record, improved)
+            barrier(self.cluster)
+            if cfg.patience is not None and self.bad_epochs >= cfg.patience:
+                self._say(f"early stopping: no better validation force MAE for {cfg.patience} epochs")
+                break
+            if budget is not None and self.elapsed >= budget:
+                self._say(f"time budget of {cfg.max_time} reached after {self.epoch} epochs")
+                break
+
+    def _lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def _log(self, record: dict[str, float], improved: bool) -> None:
+        if not self.cluster.is_main:
+            return
+        with open(self.out / LOG, "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+        self._say(
+            f"epoch {self.epoch:5d}  {self.elapsed:8.0f} s  lr {record['lr']:.2e}  "
+            f"loss {record['train_loss']:.3e}  valid E {record['valid_energy_mae_meV']:8.2f} meV  "
+            f"F {record['valid_forces_mae_meV_per_A']:8.2f} meV/Å  "
+            f"{record['structures_per_s']:6.1f} struct/s{'  *' if improved else ''}"
+        )
+
+    def _say(self, text: str) -> None:
+        if self.cluster.is_main:
+            print(text, flush=True)
+
+
+def _hardware(device: torch.device, cluster: Cluster) -> str:
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    return f"{name}, {torch.get_num_threads()} threads, {cluster.world_size} process(es)"
+
+
+def train(config: TrainConfig, model_settings: dict[str, Any] | None = None, *, resume: bool = False) -> Path:
+    """Run ``se3t train``: prepare data, build or resume, fit, test the best model.
+
+    Parameters
+    ----------
+    config : TrainConfig
+    model_settings : dict, optional
+        :class:`ModelConfig` fields; ``species`` defaults to the elements of the data.
+    resume : bool
+        Continue from ``output_dir/last.pt`` when it exists (the stored
+        configurations are used).
+
+    Returns
+    -------
+    Path
+        The best model file, loadable by :class:`se3t_calc.SE3TCalculator`.
+    """
+    last = Path(config.output_dir) / LAST
+    state = read_checkpoint(last) if resume and last.is_file() else None
+    if state is not None:
+        config = TrainConfig.from_dict(state["metadata"]["training"]["train_config"])
+        model_settings = state["config"]
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    cluster = init_cluster(resolve_device(config.device).type)
+    try:
+        return _run(config, dict(model_settings or {}), state, cluster)
+    finally:
+        shutdown(cluster)
+
+
+def _run(config: TrainConfig, settings: dict[str, Any], state: dict | None, cluster: Cluster) -> Path:
+    cutoff = float(settings.get("r_cut", ModelConfig.r_cut))
+    prepared = prepare(config, settings.get("species"), cutoff, None if state is None else state["split"])
+    model_config = ModelConfig(**{**settings, "species": prepared.species})
+    torch.manual_seed(config.seed)
+    model = SE3TModel(model_config)
+    model.readout.scale.fill_(prepared.scale)
+    model.readout.shift.fill_(prepared.shift)
+    trainer = Trainer(config, prepared, model, cluster)
+    out = Path(config.output_dir)
+    if state is not None:
+        trainer.load_state_dict(state["training_state"])
+        _truncate_log(out / LOG, trainer.epoch)
+        trainer._say(f"resuming {out / LAST} after epoch {trainer.epoch} ({trainer.elapsed:.0f} s)")
+    elif cluster.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / LOG).unlink(missing_ok=True)
+    params = sum(p.numel() for p in model.parameters())
+    resolved = {"model": model_config.to_dict(), "train": config.to_dict()}
+    trainer._say(json.dumps(resolved, indent=1))
+    trainer._say(prepared.describe() + f"\nmodel: {params} parameters on {trainer.device}, {config.dtype}")
+    trainer.fit()
+    if cluster.is_main:
+        _finish(trainer, out)
+    return out / BEST
+
+
+def _finish(trainer: Trainer, out: Path) -> None:
+    from se3t_calc.checkpoint import model_from_dict
+    from se3t_calc.train.plots import learning_curve
+
+    learning_curve(out / LOG, out / "learning_curve.png")
+    best = read_checkpoint(out / BEST)
+    test = trainer.data.test
+    if test is None:
+        return
+    model = model_from_dict(best).to(device=trainer.device, dtype=torch.float64).eval()
+    errors = evaluate(model, test, batch_size=trainer.config.valid_batch_size, device=trainer.device)
+    summary = errors.summary()
+    print(f"test set ({trainer.config.test_file}), best model, float64:")
+    print(format_table(summary, model.config.species))
+    best["metadata"]["training"]["test_metrics"] = summary
+    atomic_save(best, out / BEST)
+    (out / "test_metrics.json").write_text(json.dumps(summary, indent=1) + "\n")
+
+
+def _truncate_log(path: Path, epoch: int) -> None:
+    """Drop log lines written after the checkpoint (by a run killed mid-save)."""
+    if not path.is_file():
+        return
+    lines = [line for line in path.read_text().splitlines() if json.loads(line)["epoch"] <= epoch]
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(line + "\n" for line in lines))
+    tmp.replace(path)
