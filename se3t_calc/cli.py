@@ -29,9 +29,8 @@ def _init(args: argparse.Namespace) -> None:
     print(f"wrote untrained model {args.output} ({params} parameters, species {list(config.species)})")
 
 
-def _train(args: argparse.Namespace) -> None:
-    from se3t_calc.train import train
-
+def train_settings(args: argparse.Namespace) -> tuple[TrainConfig, dict[str, Any]]:
+    """Defaults, then the config file, then command-line flags -> (TrainConfig, model fields)."""
     settings: dict[str, dict[str, Any]] = {"model": {}, "train": {}}
     if args.config:
         settings = read_config_file(args.config)
@@ -39,7 +38,15 @@ def _train(args: argparse.Namespace) -> None:
         for f in dataclasses.fields(cls):
             if hasattr(args, f.name):
                 settings[section][f.name] = getattr(args, f.name)
-    train(TrainConfig.from_dict(settings["train"]), settings["model"], resume=args.resume)
+    ModelConfig.from_dict({"species": ["H"], **settings["model"]})  # reject bad model settings early
+    return TrainConfig.from_dict(settings["train"]), settings["model"]
+
+
+def _train(args: argparse.Namespace) -> None:
+    from se3t_calc.train import train
+
+    config, model_settings = train_settings(args)
+    train(config, model_settings, resume=args.resume)
 
 
 def _eval(args: argparse.Namespace) -> None:

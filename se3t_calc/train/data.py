@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from ase import Atoms, units
+from ase import Atoms
 from ase.io import read
 
-KCAL_MOL = units.kcal / units.mol  # eV
+# eV per kcal/mol, as documented with the rMD17 data (ase.units' CODATA 2014 differs by 3e-7)
+KCAL_MOL = 0.0433641153
 _RMD17_KEYS = ("nuclear_charges", "coords", "energies", "forces")
 
 

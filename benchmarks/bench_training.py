@@ -1,0 +1,75 @@
+"""Training throughput: structures per second of ``se3t train`` epochs (forward, forces, backward).
+
+Uses the rMD17 training files in ``../shared/data/rmd17`` when present, else the
+fixtures in ``tests/data``. Prints one row per molecule, thread count and dtype.
+
+    python benchmarks/bench_training.py --structures 200 --threads 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import torch
+
+from se3t_calc import ModelConfig, SE3TModel
+from se3t_calc.train.config import TrainConfig
+from se3t_calc.train.distributed import Cluster
+from se3t_calc.train.prepare import prepare
+from se3t_calc.train.trainer import Trainer
+
+ROOT = Path(__file__).resolve().parents[1]
+RMD17 = ROOT.parent / "shared" / "data" / "rmd17"
+
+
+def data_file(molecule: str) -> Path:
+    """rMD17 ``train_01`` if available, else the committed fixture."""
+    path = RMD17 / f"rmd17_{molecule}_train_01.npz"
+    return path if path.is_file() else ROOT / "tests" / "data" / f"{molecule}_rmd17.xyz"
+
+
+def throughput(
+    molecule: str, structures: int | None, threads: int, dtype: str, epochs: int, batch: int
+) -> float:
+    """Median structures/s over ``epochs`` epochs after one warm-up epoch."""
+    torch.set_num_threads(threads)
+    with tempfile.TemporaryDirectory() as out:
+        config = TrainConfig(
+            train_file=str(data_file(molecule)),
+            train_size=structures,
+            valid_size=2,
+            output_dir=out,
+            device="cpu",
+            dtype=dtype,
+            batch_size=batch,
+        )
+        prepared = prepare(config, None, ModelConfig.r_cut)
+        trainer = Trainer(config, prepared, SE3TModel(ModelConfig(species=prepared.species)), Cluster())
+        rates = [trainer.train_epoch()["structures_per_s"] for _ in range(epochs + 1)][1:]
+    return sorted(rates)[len(rates) // 2]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--molecules", nargs="+", default=["ethanol", "aspirin"])
+    parser.add_argument("--structures", type=int, default=200, help="structures per epoch")
+    parser.add_argument("--epochs", type=int, default=3, help="timed epochs (after one warm-up)")
+    parser.add_argument("--batch-size", type=int, default=5)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
+    args = parser.parse_args()
+    print(f"torch {torch.__version__}, default model, batch {args.batch_size}, structures/s (median)")
+    print(f"{'molecule':<10}{'source':<10}{'threads':>8}{'dtype':>9}{'struct/s':>10}")
+    for molecule in args.molecules:
+        source = "rMD17" if data_file(molecule).suffix == ".npz" else "fixture"
+        size = args.structures if source == "rMD17" else None  # fixtures: all but 2
+        for threads in args.threads:
+            for dtype in args.dtypes:
+                rate = throughput(molecule, size, threads, dtype, args.epochs, args.batch_size)
+                print(f"{molecule:<10}{source:<10}{threads:>8}{dtype:>9}{rate:>10.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
