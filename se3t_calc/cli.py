@@ -234,6 +234,9 @@ def main(argv: list[str] | None = None) -> None:
         args.func(args)
     except (ValueError, FileNotFoundError) as err:
         sys.exit(f"se3t {args.command}: error: {err}")
+    except KeyboardInterrupt:
+        hint = "; continue with the same command and --resume" if args.command == "train" else ""
+        sys.exit(f"se3t {args.command}: interrupted{hint}")
 
 
 if __name__ == "__main__":
