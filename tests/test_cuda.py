@@ -44,3 +44,29 @@ def test_cuda_equivariance_and_skin():
         e_ref, f_ref = energy_forces(atoms, _cuda(model))
         np.testing.assert_allclose(e_skin, e_ref, rtol=1e-12)
         np.testing.assert_allclose(f_skin, f_ref, atol=1e-10)
+
+
+def test_cuda_training_matches_cpu_training(tmp_path):
+    from helpers import DATA
+
+    from se3t_calc.checkpoint import read_checkpoint
+    from se3t_calc.train import TrainConfig, train
+
+    small = dict(hidden_irreps="8x0e+4x1o", num_heads=2, head_channels=2, lmax=2, r_cut=4.0)
+    states = []
+    for device in ("cpu", "cuda"):
+        config = TrainConfig(
+            train_file=str(DATA / "ethanol_rmd17.xyz"),
+            train_size=20,
+            valid_size=5,
+            epochs=2,
+            batch_size=4,
+            device=device,
+            dtype="float64",
+            output_dir=str(tmp_path / device),
+        )
+        best = train(config, small)
+        SE3TCalculator(best, device="cuda")  # the checkpoint loads on the GPU
+        states.append(read_checkpoint(tmp_path / device / "last.pt")["state_dict"])
+    for key, value in states[0].items():
+        torch.testing.assert_close(states[1][key], value, rtol=1e-7, atol=1e-9)
