@@ -85,6 +85,8 @@ def test_resume_after_interruption_reproduces_the_run(tmp_path, monkeypatch):
     assert read_checkpoint(tmp_path / "b" / "last.pt")["training_state"]["epoch"] == 2
     train(interrupted, SMALL, resume=True)
 
+    with pytest.raises(ValueError, match=r"already holds a run \(last.pt\); continue it with --resume"):
+        train(interrupted, SMALL)
     a, b = read_checkpoint(tmp_path / "a" / "last.pt"), read_checkpoint(tmp_path / "b" / "last.pt")
     for key, value in a["state_dict"].items():
         assert torch.equal(value, b["state_dict"][key]), key

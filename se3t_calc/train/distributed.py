@@ -28,9 +28,12 @@ def init_cluster(device_type: str) -> Cluster:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1:
         return Cluster()
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if device_type == "cuda":
+        torch.cuda.set_device(local_rank)
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
-    return Cluster(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+    return Cluster(dist.get_rank(), dist.get_world_size(), local_rank)
 
 
 def average_gradients(model: torch.nn.Module, cluster: Cluster) -> None:

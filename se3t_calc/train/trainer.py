@@ -272,6 +272,11 @@ def train(config: TrainConfig, model_settings: dict[str, Any] | None = None, *, 
         The best model file, loadable by :class:`se3t_calc.SE3TCalculator`.
     """
     last = Path(config.output_dir) / LAST
+    if last.is_file() and not resume:
+        raise ValueError(
+            f"{config.output_dir} already holds a run ({LAST}); continue it with --resume "
+            "or choose another --output-dir"
+        )
     state = read_checkpoint(last) if resume and last.is_file() else None
     if state is not None:
         config = TrainConfig.from_dict(state["metadata"]["training"]["train_config"])
