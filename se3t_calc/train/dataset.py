@@ -74,6 +74,21 @@ class GraphDataset:
 _LABEL_FLOATS = (keys.REF_ENERGY, keys.REF_FORCES, keys.REF_STRESS)
 
 
+def batch_tensors(
+    dataset: GraphDataset,
+    indices: Sequence[int],
+    atomic_energies: np.ndarray,
+    *,
+    device: torch.device,
+    dtype: torch.dtype,
+) -> dict[str, torch.Tensor]:
+    """:meth:`GraphDataset.batch` as tensors on ``device``, floats (labels too) in ``dtype``."""
+    tensors = to_tensors(dataset.batch(indices, atomic_energies), device=device, dtype=dtype)
+    for key in _LABEL_FLOATS:
+        tensors[key] = tensors[key].to(dtype)
+    return tensors
+
+
 def batches(
     dataset: GraphDataset,
     indices: Sequence[int],
@@ -83,13 +98,10 @@ def batches(
     device: torch.device,
     dtype: torch.dtype,
 ) -> Iterator[dict[str, torch.Tensor]]:
-    """Consecutive batches of ``indices`` as tensors (labels in ``dtype`` too)."""
+    """Consecutive batches of ``indices``, see :func:`batch_tensors`."""
     for start in range(0, len(indices), batch_size):
-        arrays = dataset.batch(indices[start : start + batch_size], atomic_energies)
-        tensors = to_tensors(arrays, device=device, dtype=dtype)
-        for key in _LABEL_FLOATS:
-            tensors[key] = tensors[key].to(dtype)
-        yield tensors
+        chunk = indices[start : start + batch_size]
+        yield batch_tensors(dataset, chunk, atomic_energies, device=device, dtype=dtype)
 
 
 def random_split(num: int, sizes: Sequence[int | float | None], seed: int) -> list[np.ndarray]:

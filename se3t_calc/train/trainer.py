@@ -14,17 +14,18 @@ import torch
 
 from se3t_calc import keys
 from se3t_calc.calculator import resolve_device, resolve_dtype
-from se3t_calc.checkpoint import atomic_save, model_to_dict, read_checkpoint
+from se3t_calc.checkpoint import atomic_save, model_from_dict, model_to_dict, read_checkpoint
 from se3t_calc.config import ModelConfig
 from se3t_calc.derivatives import energy_and_derivatives
 from se3t_calc.model import SE3TModel
 from se3t_calc.train.config import TrainConfig
-from se3t_calc.train.dataset import GraphDataset, batches
+from se3t_calc.train.dataset import batch_tensors
 from se3t_calc.train.distributed import Cluster, average_gradients, barrier, init_cluster, shutdown
 from se3t_calc.train.ema import ExponentialMovingAverage
 from se3t_calc.train.evaluate import evaluate
 from se3t_calc.train.loss import loss_terms, weighted_total
 from se3t_calc.train.metrics import format_table
+from se3t_calc.train.plots import learning_curve
 from se3t_calc.train.prepare import Prepared, prepare
 from se3t_calc.train.progress import ProgressBar
 from se3t_calc.train.schedule import LearningRateSchedule
@@ -93,7 +94,9 @@ class Trainer:
         sums: dict[str, float] = {}
         start = time.perf_counter()
         for k, indices in enumerate(mine):
-            batch = next(self._batches(self.data.train, indices, len(indices)))
+            batch = batch_tensors(
+                self.data.train, indices, self.data.atomic_energies, device=self.device, dtype=self.dtype
+            )
             for name, value in self._train_step(batch, start).items():
                 sums[name] = sums.get(name, 0.0) + value
             bar.update(k + 1, sums["loss"] / (k + 1))
@@ -133,11 +136,6 @@ class Trainer:
         )
         summary = errors.summary()
         return {f"valid_{k}": v for k, v in summary.items() if k != "structures"}
-
-    def _batches(self, dataset: GraphDataset, indices: Any, size: int):
-        return batches(
-            dataset, indices, size, self.data.atomic_energies, device=self.device, dtype=self.dtype
-        )
 
     # ------------------------------------------------------------- checkpoints
     def export(self) -> SE3TModel:
@@ -223,10 +221,10 @@ class Trainer:
             self.save(record, improved)
             barrier(self.cluster)
             if cfg.patience is not None and self.bad_epochs >= cfg.patience:
-                self._say(f"early stopping: no better validation force MAE for {cfg.patience} epochs")
+                self.say(f"early stopping: no better validation force MAE for {cfg.patience} epochs")
                 break
             if budget is not None and self.elapsed >= budget:
-                self._say(f"time budget of {cfg.max_time} reached after {self.epoch} epochs")
+                self.say(f"time budget of {cfg.max_time} reached after {self.epoch} epochs")
                 break
 
     def _lr(self) -> float:
@@ -237,14 +235,15 @@ class Trainer:
             return
         with open(self.out / LOG, "a") as handle:
             handle.write(json.dumps(record) + "\n")
-        self._say(
+        self.say(
             f"epoch {self.epoch:5d}  {self.elapsed:8.0f} s  lr {record['lr']:.2e}  "
             f"loss {record['train_loss']:.3e}  valid E {record['valid_energy_mae_meV']:8.2f} meV  "
             f"F {record['valid_forces_mae_meV_per_A']:8.2f} meV/Å  "
             f"{record['structures_per_s']:6.1f} struct/s{'  *' if improved else ''}"
         )
 
-    def _say(self, text: str) -> None:
+    def say(self, text: str) -> None:
+        """Print ``text`` (on rank 0 only)."""
         if self.cluster.is_main:
             print(text, flush=True)
 
@@ -303,14 +302,14 @@ def _run(config: TrainConfig, settings: dict[str, Any], state: dict | None, clus
     if state is not None:
         trainer.load_state_dict(state["training_state"])
         _truncate_log(out / LOG, trainer.epoch)
-        trainer._say(f"resuming {out / LAST} after epoch {trainer.epoch} ({trainer.elapsed:.0f} s)")
+        trainer.say(f"resuming {out / LAST} after epoch {trainer.epoch} ({trainer.elapsed:.0f} s)")
     elif cluster.is_main:
         out.mkdir(parents=True, exist_ok=True)
         (out / LOG).unlink(missing_ok=True)
     params = sum(p.numel() for p in model.parameters())
     resolved = {"model": model_config.to_dict(), "train": config.to_dict()}
-    trainer._say(json.dumps(resolved, indent=1))
-    trainer._say(prepared.describe() + f"\nmodel: {params} parameters on {trainer.device}, {config.dtype}")
+    trainer.say(json.dumps(resolved, indent=1))
+    trainer.say(prepared.describe() + f"\nmodel: {params} parameters on {trainer.device}, {config.dtype}")
     trainer.fit()
     if cluster.is_main:
         _finish(trainer, out)
@@ -318,9 +317,6 @@ def _run(config: TrainConfig, settings: dict[str, Any], state: dict | None, clus
 
 
 def _finish(trainer: Trainer, out: Path) -> None:
-    from se3t_calc.checkpoint import model_from_dict
-    from se3t_calc.train.plots import learning_curve
-
     learning_curve(out / LOG, out / "learning_curve.png")
     best = read_checkpoint(out / BEST)
     test = trainer.data.test
@@ -333,14 +329,18 @@ def _finish(trainer: Trainer, out: Path) -> None:
     print(format_table(summary, model.config.species))
     best["metadata"]["training"]["test_metrics"] = summary
     atomic_save(best, out / BEST)
-    (out / "test_metrics.json").write_text(json.dumps(summary, indent=1) + "\n")
+    _write_text(out / "test_metrics.json", json.dumps(summary, indent=1) + "\n")
 
 
 def _truncate_log(path: Path, epoch: int) -> None:
-    """Drop log lines written after the checkpoint (by a run killed mid-save)."""
-    if not path.is_file():
-        return
-    lines = [line for line in path.read_text().splitlines() if json.loads(line)["epoch"] <= epoch]
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(line + "\n" for line in lines))
+    """Drop log lines of epochs after the checkpoint (a run killed between log and save)."""
+    if path.is_file():
+        lines = [line for line in path.read_text().splitlines() if json.loads(line)["epoch"] <= epoch]
+        _write_text(path, "".join(line + "\n" for line in lines))
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Write a text file atomically (temporary file, then rename)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
     tmp.replace(path)
