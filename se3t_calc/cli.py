@@ -54,15 +54,14 @@ def _eval(args: argparse.Namespace) -> None:
     from se3t_calc.checkpoint import load_model
     from se3t_calc.train import GraphDataset, evaluate, format_table, read_structures
 
-    device = resolve_device(args.device)
-    model = load_model(args.model, device=device, dtype=resolve_dtype(args.dtype))
+    device, dtype = resolve_device(args.device), resolve_dtype(args.dtype)
+    model = load_model(args.model, device=device, dtype=dtype)
     for p in model.parameters():
         p.requires_grad_(False)
     structures = read_structures(
         args.data, energy_key=args.energy_key, forces_key=args.forces_key, stress_key=args.stress_key
     )
     dataset = GraphDataset(structures, model.config.species, model.config.r_cut)
-    dtype = model.readout.scale.dtype
     errors = evaluate(model, dataset, batch_size=args.batch_size, device=device, dtype=dtype)
     summary = errors.summary()
     if args.json:

@@ -67,7 +67,10 @@ def read_structures(
         raise FileNotFoundError(f"data file not found: {path}")
     if path.suffix == ".npz":
         return read_rmd17(path)
-    frames = read(path, index=":")
+    try:
+        frames = read(path, index=":")
+    except Exception as err:  # ase raises many types for unreadable files
+        raise ValueError(f"{path}: ase.io.read cannot read it ({type(err).__name__}: {err})") from err
     assert isinstance(frames, list)
     if not frames:
         raise ValueError(f"{path}: no structures in the file")
