@@ -101,7 +101,7 @@ def test_missing_file_and_unknown_element(tmp_path):
     with pytest.raises(FileNotFoundError, match="data file not found"):
         read_structures(tmp_path / "nothing.xyz")
     (tmp_path / "garbage.xyz").write_text("3\nnot a comment line\nH 0 0\n")
-    with pytest.raises(ValueError, match="garbage.xyz: ase.io.read cannot read it"):
+    with pytest.raises(ValueError, match=r"garbage\.xyz: ase\.io\.read cannot read it"):
         read_structures(tmp_path / "garbage.xyz")
     structures = read_structures(DATA / "ethanol_rmd17.xyz")[:2]
     with pytest.raises(
