@@ -48,7 +48,7 @@ class TrainConfig:
     epochs: int = _opt(1000, "maximum number of epochs")
     max_time: str | None = _opt(None, "wall-time budget, e.g. 3600, 90s, 10m or 2h")
     patience: int | None = _opt(None, "stop after this many epochs without a better validation force MAE")
-    lr: float = _opt(0.005, "peak learning rate of AdamW")
+    lr: float = _opt(0.01, "peak learning rate of AdamW")
     weight_decay: float = _opt(0.0, "AdamW weight decay")
     amsgrad: bool = _opt(True, "AMSGrad variant of AdamW")
     schedule: str = _opt(
