@@ -1,4 +1,4 @@
-"""Command line: ``se3t init | train | eval | md``, thin over the library."""
+"""Command line: ``se3t init | train | eval | md | relax``, thin over the library."""
 
 from __future__ import annotations
 
@@ -73,6 +73,39 @@ def _eval(args: argparse.Namespace) -> None:
         from se3t_calc.train.plots import parity_plot
 
         parity_plot(errors, args.parity)
+
+
+def _relax(args: argparse.Namespace) -> None:
+    from ase import Atoms
+    from ase.filters import FrechetCellFilter
+    from ase.io import read, write
+    from ase.optimize import BFGS, FIRE, LBFGS
+
+    from se3t_calc import SE3TCalculator
+
+    for label, path in (("model", args.model), ("structure", args.structure)):
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{label} file not found: {path}")
+    atoms = read(args.structure, index=0)
+    assert isinstance(atoms, Atoms)
+    if args.cell and not atoms.pbc.all():
+        raise ValueError(
+            f"--cell needs a 3-D periodic structure; {args.structure} has pbc={atoms.pbc.tolist()}"
+        )
+    atoms.calc = SE3TCalculator(args.model, device=args.device, dtype=args.dtype)
+    target: Any = FrechetCellFilter(atoms) if args.cell else atoms
+    optimizer = {"bfgs": BFGS, "fire": FIRE, "lbfgs": LBFGS}[args.optimizer](target, logfile="-")
+    path = Path(args.path)
+    path.unlink(missing_ok=True)
+    # one frame appended per step: the file stays readable if the run is interrupted
+    optimizer.attach(lambda: write(path, atoms, format="extxyz", append=True), interval=1)
+    converged = optimizer.run(fmax=args.fmax, steps=args.steps)
+    write(args.out, atoms, format="extxyz")
+    fmax = float(np.linalg.norm(atoms.get_forces(), axis=1).max())
+    status = "converged" if converged else f"NOT converged in {args.steps} steps"
+    print(f"{status}: E = {atoms.get_potential_energy():.6f} eV, max force {fmax:.4f} eV/Å; wrote {args.out}")
+    if not converged:
+        sys.exit(1)
 
 
 def _md(args: argparse.Namespace) -> None:
@@ -156,6 +189,19 @@ def build_parser() -> argparse.ArgumentParser:
     md.add_argument("--skin", type=float, default=0.0, help="Verlet skin of the neighbour list, Å")
     md.add_argument("--seed", type=int, default=0)
     md.set_defaults(func=_md)
+
+    relax = sub.add_parser("relax", help="relax positions (and with --cell the cell) with a model")
+    relax.add_argument("model", help="model file (.pt)")
+    relax.add_argument("structure", help="any file ase.io.read understands; the first frame is used")
+    relax.add_argument("--optimizer", choices=["bfgs", "fire", "lbfgs"], default="bfgs")
+    relax.add_argument("--fmax", type=float, default=0.01, help="force threshold, eV/Å")
+    relax.add_argument("--steps", type=int, default=1000, help="maximum optimiser steps")
+    relax.add_argument("--cell", action="store_true", help="relax the cell too (FrechetCellFilter)")
+    relax.add_argument("--out", default="relaxed.extxyz", help="relaxed structure (extxyz)")
+    relax.add_argument("--path", default="relax_path.extxyz", help="every step (extxyz)")
+    relax.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    relax.add_argument("--dtype", choices=["float32", "float64"], default="float64")
+    relax.set_defaults(func=_relax)
     return parser
 
 

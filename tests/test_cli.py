@@ -44,3 +44,41 @@ def test_md_missing_files_and_unknown_elements(tmp_path):
         "md", "h.pt", str(EXAMPLES / "ethanol.xyz"), "--steps", "1", "--device", "cpu", cwd=tmp_path
     )
     assert wrong.returncode != 0 and "['C', 'O'] not supported" in wrong.stderr
+
+
+def test_relax_converges_and_writes_structure_and_path(tmp_path):
+    import numpy as np
+    from ase.io import read
+
+    assert _se3t("init", "m.pt", "--species", "H", "C", "O", "--r-cut", "4.0", cwd=tmp_path).returncode == 0
+    run = _se3t(
+        "relax", "m.pt", str(EXAMPLES / "ethanol.xyz"), "--fmax", "0.05", "--device", "cpu", cwd=tmp_path
+    )
+    assert run.returncode == 0, run.stderr
+    assert "converged" in run.stdout
+    relaxed = read(tmp_path / "relaxed.extxyz")
+    assert np.linalg.norm(relaxed.get_forces(), axis=1).max() < 0.05
+    path = read(tmp_path / "relax_path.extxyz", index=":")
+    assert len(path) >= 2
+
+
+def test_relax_cell_needs_a_periodic_structure(tmp_path):
+    assert _se3t("init", "m.pt", "--species", "H", "C", "O", cwd=tmp_path).returncode == 0
+    run = _se3t("relax", "m.pt", str(EXAMPLES / "ethanol.xyz"), "--cell", "--device", "cpu", cwd=tmp_path)
+    assert run.returncode != 0 and "--cell needs a 3-D periodic structure" in run.stderr
+
+
+def test_relax_cell_moves_the_cell_of_a_crystal(tmp_path):
+    import numpy as np
+    from ase.build import bulk
+    from ase.io import read, write
+
+    crystal = bulk("Si", "diamond", a=5.6, cubic=True)
+    crystal.rattle(0.05, seed=1)
+    write(tmp_path / "si.extxyz", crystal)
+    assert _se3t("init", "si.pt", "--species", "Si", "--r-cut", "4.0", cwd=tmp_path).returncode == 0
+    run = _se3t("relax", "si.pt", "si.extxyz", "--cell", "--steps", "3", "--device", "cpu", cwd=tmp_path)
+    assert run.returncode in (0, 1), run.stderr  # 1: not converged within 3 steps
+    path = read(tmp_path / "relax_path.extxyz", index=":")
+    assert len(path) >= 2
+    assert not np.allclose(path[0].cell.array, path[-1].cell.array)
