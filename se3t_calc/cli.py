@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import sys
@@ -75,19 +76,24 @@ def _eval(args: argparse.Namespace) -> None:
         parity_plot(errors, args.parity)
 
 
-def _relax(args: argparse.Namespace) -> None:
-    from ase import Atoms
-    from ase.filters import FrechetCellFilter
-    from ase.io import read, write
-    from ase.optimize import BFGS, FIRE, LBFGS
-
-    from se3t_calc import SE3TCalculator
+def _read_inputs(args: argparse.Namespace) -> Any:
+    """Check that the model and structure files exist; return the structure's first frame."""
+    from ase.io import read
 
     for label, path in (("model", args.model), ("structure", args.structure)):
         if not Path(path).is_file():
             raise FileNotFoundError(f"{label} file not found: {path}")
-    atoms = read(args.structure, index=0)
-    assert isinstance(atoms, Atoms)
+    return read(args.structure, index=0)
+
+
+def _relax(args: argparse.Namespace) -> None:
+    from ase.filters import FrechetCellFilter
+    from ase.io import write
+    from ase.optimize import BFGS, FIRE, LBFGS
+
+    from se3t_calc import SE3TCalculator
+
+    atoms = _read_inputs(args)
     if args.cell and not atoms.pbc.all():
         raise ValueError(
             f"--cell needs a 3-D periodic structure; {args.structure} has pbc={atoms.pbc.tolist()}"
@@ -109,53 +115,72 @@ def _relax(args: argparse.Namespace) -> None:
 
 
 def _md(args: argparse.Namespace) -> None:
-    from ase import Atoms, units
-    from ase.io import read
+    from se3t_calc import SE3TCalculator
+
+    atoms = _read_inputs(args)
+    atoms.calc = SE3TCalculator(args.model, device=args.device, dtype=args.dtype, skin=args.skin)
+    dyn = _dynamics(atoms, args)
+    if args.out:
+        _attach_trajectory(dyn, atoms, Path(args.out), args.log_every)
+    with open(args.log, "w") if args.log else contextlib.nullcontext() as log:
+        streams = [sys.stdout] + ([log] if log else [])
+        _run_md(dyn, atoms, args, streams)
+
+
+def _run_md(dyn: Any, atoms: Any, args: argparse.Namespace, streams: list) -> None:
+    """Run, printing step, time, energies and temperature every ``--log-every`` steps."""
+
+    def say(line: str) -> None:
+        for stream in streams:
+            print(line, file=stream, flush=True)
+
+    def report() -> None:
+        epot, ekin = atoms.get_potential_energy(), atoms.get_kinetic_energy()
+        t_ps, temp = dyn.nsteps * args.timestep_fs / 1000, atoms.get_temperature()
+        say(f"{dyn.nsteps:8d} {t_ps:9.4f} {epot:14.5f} {ekin:10.5f} {epot + ekin:14.5f} {temp:8.1f}")
+
+    say(f"{'step':>8} {'time/ps':>9} {'Epot/eV':>14} {'Ekin/eV':>10} {'Etot/eV':>14} {'T/K':>8}")
+    dyn.attach(report, interval=args.log_every)
+    start = time.perf_counter()
+    try:
+        dyn.run(args.steps)
+    except KeyboardInterrupt:
+        say(f"interrupted after {dyn.nsteps} steps; the trajectory holds every frame written so far")
+    elapsed = time.perf_counter() - start
+    print(f"{dyn.nsteps} steps in {elapsed:.1f} s ({1000 * elapsed / max(dyn.nsteps, 1):.2f} ms/step)")
+
+
+def _dynamics(atoms: Any, args: argparse.Namespace) -> Any:
+    """Velocities from Maxwell-Boltzmann at ``--temperature-K``, then the chosen integrator."""
+    from ase import units
     from ase.md.langevin import Langevin
-    from ase.md.md import MolecularDynamics
+    from ase.md.nose_hoover_chain import NoseHooverChainNVT
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
     from ase.md.verlet import VelocityVerlet
 
-    from se3t_calc import SE3TCalculator
-
-    for label, path in (("model", args.model), ("structure", args.structure)):
-        if not Path(path).is_file():
-            sys.exit(f"se3t md: {label} file not found: {path}")
-    atoms = read(args.structure, index=0)
-    assert isinstance(atoms, Atoms)
-    atoms.calc = SE3TCalculator(args.model, device=args.device, dtype=args.dtype, skin=args.skin)
     rng = np.random.default_rng(args.seed)
     MaxwellBoltzmannDistribution(atoms, temperature_K=args.temperature_K, rng=rng)
     Stationary(atoms)
     timestep = args.timestep_fs * units.fs
-    dyn: MolecularDynamics
     if args.ensemble == "langevin":
         friction = args.friction / units.fs
-        dyn = Langevin(
-            atoms, timestep, temperature_K=args.temperature_K, friction=friction, fixcm=False, rng=rng
-        )
-    else:
-        dyn = VelocityVerlet(atoms, timestep)
-    if args.out:
-        from ase.io import Trajectory
+        return Langevin(atoms, timestep, temperature_K=args.temperature_K, friction=friction, rng=rng)
+    if args.ensemble == "nose-hoover":
+        tdamp = args.tdamp_fs * units.fs
+        return NoseHooverChainNVT(atoms, timestep, temperature_K=args.temperature_K, tdamp=tdamp)
+    return VelocityVerlet(atoms, timestep)
 
-        dyn.attach(Trajectory(args.out, "w", atoms), interval=args.log_every)
-    print(f"{'step':>8} {'time/ps':>9} {'Epot/eV':>14} {'Ekin/eV':>10} {'Etot/eV':>14} {'T/K':>8}")
-    start = time.perf_counter()
 
-    def report() -> None:
-        epot, ekin = atoms.get_potential_energy(), atoms.get_kinetic_energy()
-        t_ps = dyn.nsteps * args.timestep_fs / 1000
-        temp = atoms.get_temperature()
-        print(
-            f"{dyn.nsteps:8d} {t_ps:9.4f} {epot:14.5f} {ekin:10.5f} {epot + ekin:14.5f} {temp:8.1f}",
-            flush=True,
-        )
+def _attach_trajectory(dyn: Any, atoms: Any, path: Path, interval: int) -> None:
+    """Frames every ``interval`` steps: ASE ``.traj``, else appended with ``ase.io.write``."""
+    from ase.io import Trajectory, write
 
-    dyn.attach(report, interval=args.log_every)
-    dyn.run(args.steps)
-    elapsed = time.perf_counter() - start
-    print(f"{args.steps} steps in {elapsed:.1f} s ({1000 * elapsed / max(args.steps, 1):.2f} ms/step)")
+    path.unlink(missing_ok=True)
+    if path.suffix == ".traj":
+        dyn.attach(Trajectory(path, "w", atoms), interval=interval)
+        return
+    # whole frames appended one at a time: the file stays readable if the run is stopped
+    dyn.attach(lambda: write(path, atoms, append=True), interval=interval)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -177,13 +202,15 @@ def build_parser() -> argparse.ArgumentParser:
     md = sub.add_parser("md", help="molecular dynamics of a structure with a model")
     md.add_argument("model", help="model file (.pt)")
     md.add_argument("structure", help="any file ase.io.read understands; the first frame is used")
-    md.add_argument("--ensemble", choices=["langevin", "nve"], default="langevin")
+    md.add_argument("--ensemble", choices=["langevin", "nve", "nose-hoover"], default="langevin")
     md.add_argument("--temperature-K", type=float, default=300.0)
     md.add_argument("--timestep-fs", type=float, default=0.5)
     md.add_argument("--friction", type=float, default=0.01, help="Langevin friction in 1/fs")
+    md.add_argument("--tdamp-fs", type=float, default=50.0, help="Nose-Hoover damping time in fs")
     md.add_argument("--steps", type=int, default=1000)
     md.add_argument("--log-every", type=int, default=20, help="print (and save) every N steps")
-    md.add_argument("--out", help="trajectory file to write (ASE .traj)")
+    md.add_argument("--out", help="trajectory to write: .traj, or any ase.io format (e.g. .extxyz)")
+    md.add_argument("--log", help="also write the log lines to this file")
     md.add_argument("--device", default="auto", help="auto, cpu or cuda")
     md.add_argument("--dtype", choices=["float32", "float64"], default="float64")
     md.add_argument("--skin", type=float, default=0.0, help="Verlet skin of the neighbour list, Å")

@@ -82,3 +82,17 @@ def test_relax_cell_moves_the_cell_of_a_crystal(tmp_path):
     path = read(tmp_path / "relax_path.extxyz", index=":")
     assert len(path) >= 2
     assert not np.allclose(path[0].cell.array, path[-1].cell.array)
+
+
+def test_md_nose_hoover_writes_extxyz_and_log(tmp_path):
+    from ase.io import read
+
+    assert _se3t("init", "m.pt", "--species", "H", "C", "O", "--r-cut", "4.0", cwd=tmp_path).returncode == 0
+    args = ["md", "m.pt", str(EXAMPLES / "ethanol.xyz"), "--ensemble", "nose-hoover", "--steps", "6"]
+    args += ["--log-every", "3", "--out", "md.extxyz", "--log", "md.log", "--device", "cpu"]
+    run = _se3t(*args, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    frames = read(tmp_path / "md.extxyz", index=":")
+    assert len(frames) == 3  # steps 0, 3, 6
+    log = (tmp_path / "md.log").read_text().splitlines()
+    assert log[0].split()[:2] == ["step", "time/ps"] and [int(x.split()[0]) for x in log[1:]] == [0, 3, 6]
