@@ -1,0 +1,81 @@
+"""Distance invariant of the attention heads: ``r``, ``1/r`` or mixed, on rMD17.
+
+Each run is the standard protocol (``train_01``: 950 fitted, 50 validation; test on all
+1000 frames of ``test_01``) with the same wall-time budget, seed and settings; only
+``--invariant`` changes. Finished runs are skipped, so the script can be re-run to add
+seeds or molecules. Prints one row per run and the mean and spread over seeds.
+
+    python benchmarks/invariant_ablation.py --molecules ethanol --seeds 0 1 --max-time 10m
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from se3t_calc.train import TrainConfig, train
+
+ROOT = Path(__file__).resolve().parents[1]
+RMD17 = ROOT.parent / "shared" / "data" / "rmd17"
+INVARIANTS = ("r", "inverse", "mixed")
+
+
+def run(molecule: str, invariant: str, seed: int, args: argparse.Namespace) -> dict:
+    """Train one variant (or reuse a finished run); return its test metrics."""
+    out = Path(args.out_dir) / f"{molecule}_{invariant}_seed{seed}_{args.max_time}"
+    metrics = out / "test_metrics.json"
+    if not metrics.is_file():
+        config = TrainConfig(
+            train_file=str(args.data / f"rmd17_{molecule}_train_01.npz"),
+            test_file=str(args.data / f"rmd17_{molecule}_test_01.npz"),
+            train_size=950,
+            valid_size=50,
+            epochs=100_000,
+            max_time=args.max_time,
+            seed=seed,
+            threads=args.threads,
+            device=args.device,
+            output_dir=str(out),
+        )
+        train(config, {"invariant": invariant}, resume=True)
+    return json.loads(metrics.read_text())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--molecules", nargs="+", default=["ethanol", "aspirin"])
+    parser.add_argument("--invariants", nargs="+", choices=INVARIANTS, default=list(INVARIANTS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    parser.add_argument("--max-time", default="10m", help="wall-time budget per run")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--data", type=Path, default=RMD17, help="folder with the rMD17 npz files")
+    parser.add_argument("--out-dir", default=str(ROOT / "runs" / "ablation"))
+    args = parser.parse_args()
+    rows = []
+    for molecule in args.molecules:
+        for invariant in args.invariants:
+            for seed in args.seeds:
+                m = run(molecule, invariant, seed, args)
+                rows.append((molecule, invariant, seed, m["energy_mae_meV"], m["forces_mae_meV_per_A"]))
+    print(f"\nbudget {args.max_time} per run; test MAE on all 1000 frames of test_01")
+    print(f"{'molecule':<10}{'invariant':<10}{'seed':>5}{'E meV':>9}{'F meV/Å':>10}")
+    for molecule, invariant, seed, e, f in rows:
+        print(f"{molecule:<10}{invariant:<10}{seed:>5}{e:>9.2f}{f:>10.2f}")
+    print(f"\n{'molecule':<10}{'invariant':<10}{'E meV mean ± sd':>18}{'F meV/Å mean ± sd':>20}")
+    for molecule in args.molecules:
+        for invariant in args.invariants:
+            e = np.array([r[3] for r in rows if r[:2] == (molecule, invariant)])
+            f = np.array([r[4] for r in rows if r[:2] == (molecule, invariant)])
+            print(f"{molecule:<10}{invariant:<10}{_mean_sd(e):>18}{_mean_sd(f):>20}")
+
+
+def _mean_sd(x: np.ndarray) -> str:
+    return f"{x.mean():.2f} ± {x.std(ddof=1) if len(x) > 1 else 0.0:.2f}"
+
+
+if __name__ == "__main__":
+    main()
