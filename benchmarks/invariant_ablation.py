@@ -74,7 +74,7 @@ def main() -> None:
 
 
 def _mean_sd(x: np.ndarray) -> str:
-    return f"{x.mean():.2f} ± {x.std(ddof=1) if len(x) > 1 else 0.0:.2f}"
+    return f"{x.mean():.2f} ± {x.std(ddof=1):.2f}" if len(x) > 1 else f"{x.mean():.2f} (1 seed)"
 
 
 if __name__ == "__main__":
