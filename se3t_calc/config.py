@@ -90,11 +90,16 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
         """Inverse of :meth:`to_dict`; unknown fields are an error."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"ModelConfig: unknown field(s) {unknown}; known: {sorted(known)}")
+        check_fields(cls, data)
         return cls(**data)
+
+
+def check_fields(cls: type, data: dict[str, Any]) -> None:
+    """Refuse keys of ``data`` that are not fields of the dataclass ``cls``, naming them."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"{cls.__name__}: unknown field(s) {unknown}; known: {sorted(known)}")
 
 
 def _fail(field: str, value: object, why: str) -> None:

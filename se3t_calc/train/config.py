@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from se3t_calc.config import check_fields
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -81,10 +83,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         """Inverse of :meth:`to_dict`; unknown fields are an error."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"TrainConfig: unknown field(s) {unknown}; known: {sorted(known)}")
+        check_fields(cls, data)
         return cls(**data)
 
 

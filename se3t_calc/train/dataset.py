@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 from collections.abc import Iterator, Sequence
 
@@ -46,6 +47,14 @@ class GraphDataset:
             self.graphs.append(structure_arrays(s.atoms, index, pairs))
         self.energies = np.array([s.energy for s in self.structures])
         self.counts = np.stack([np.bincount(g[keys.SPECIES], minlength=len(species)) for g in self.graphs])
+
+    def subset(self, indices: Sequence[int] | np.ndarray) -> GraphDataset:
+        """The structures ``indices`` as a dataset sharing this one's graphs (nothing rebuilt)."""
+        out = copy.copy(self)
+        out.structures = [self.structures[i] for i in indices]
+        out.graphs = [self.graphs[i] for i in indices]
+        out.energies, out.counts = self.energies[indices], self.counts[indices]
+        return out
 
     def __len__(self) -> int:
         return len(self.structures)

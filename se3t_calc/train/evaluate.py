@@ -42,11 +42,11 @@ def evaluate(
     indices = list(range(len(dataset))) if indices is None else list(indices)
     e0 = np.zeros(dataset.counts.shape[1]) if atomic_energies is None else atomic_energies
     errors = ErrorAccumulator(model.config.species)
-    periodic = any(s.atoms.pbc.all() for s in dataset.structures)
     for batch in batches(dataset, indices, batch_size, e0, device=torch.device(device), dtype=dtype):
-        out = energy_and_derivatives(model, batch, compute_stress=periodic)
         has = batch[keys.HAS_STRESS]
-        stress = (out[keys.STRESS][has] - batch[keys.REF_STRESS][has]) if periodic else None
+        with_stress = bool(has.any())
+        out = energy_and_derivatives(model, batch, compute_stress=with_stress)
+        stress = (out[keys.STRESS][has] - batch[keys.REF_STRESS][has]) if with_stress else None
         errors.add(
             (_np(out[keys.TOTAL_ENERGY]), _np(batch[keys.REF_ENERGY])),
             (_np(out[keys.FORCES]), _np(batch[keys.REF_FORCES])),

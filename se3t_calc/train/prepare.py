@@ -79,7 +79,7 @@ def prepare(
     valid = train if held is None else GraphDataset(held, species, cutoff)
     if held is not None and split is None:
         valid_idx = np.arange(len(held))
-    fit = GraphDataset([pool[i] for i in train_idx], species, cutoff)
+    fit = train.subset(train_idx)
     if config.atomic_energies == "fit":
         e0 = fit_atomic_energies(fit.counts, fit.energies)
     else:

@@ -152,7 +152,6 @@ class Trainer:
                 "train_config": self.config.to_dict(),
                 "epoch": self.epoch,
                 "elapsed_s": round(self.elapsed, 1),
-                "atomic_energies_source": self.config.atomic_energies,
                 "energy_scale_eV": self.data.scale,
                 "energy_shift_eV": self.data.shift,
                 "avg_num_neighbors": self.data.avg_num_neighbors,
