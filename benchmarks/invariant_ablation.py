@@ -1,11 +1,14 @@
 """Distance invariant of the attention heads: ``r``, ``1/r`` or mixed, on rMD17.
 
 Each run is the standard protocol (``train_01``: 950 fitted, 50 validation; test on all
-1000 frames of ``test_01``) with the same wall-time budget, seed and settings; only
-``--invariant`` changes. Finished runs are skipped, so the script can be re-run to add
-seeds or molecules. Prints one row per run and the mean and spread over seeds.
+1000 frames of ``test_01``) with the same number of epochs (the cosine schedule spans
+them), seed and settings; only ``--invariant`` changes. An epoch budget rather than a
+wall-time one keeps the comparison independent of the load on the machine; the wall time
+of each run is printed beside it. Finished runs are skipped and unfinished ones resumed,
+so the script can be re-run to add seeds or molecules. Prints one row per run and the
+mean and spread over seeds.
 
-    python benchmarks/invariant_ablation.py --molecules ethanol --seeds 0 1 --max-time 10m
+    python benchmarks/invariant_ablation.py --molecules ethanol aspirin --seeds 0 1
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ INVARIANTS = ("r", "inverse", "mixed")
 
 def run(molecule: str, invariant: str, seed: int, args: argparse.Namespace) -> dict:
     """Train one variant (or reuse a finished run); return its test metrics."""
-    out = Path(args.out_dir) / f"{molecule}_{invariant}_seed{seed}_{args.max_time}"
+    epochs = args.epochs[molecule]
+    out = Path(args.out_dir) / f"{molecule}_{invariant}_seed{seed}_{epochs}ep"
     metrics = out / "test_metrics.json"
     if not metrics.is_file():
         config = TrainConfig(
@@ -33,15 +37,15 @@ def run(molecule: str, invariant: str, seed: int, args: argparse.Namespace) -> d
             test_file=str(args.data / f"rmd17_{molecule}_test_01.npz"),
             train_size=950,
             valid_size=50,
-            epochs=100_000,
-            max_time=args.max_time,
+            epochs=epochs,
             seed=seed,
             threads=args.threads,
             device=args.device,
             output_dir=str(out),
         )
         train(config, {"invariant": invariant}, resume=True)
-    return json.loads(metrics.read_text())
+    elapsed = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])["elapsed_s"]
+    return {**json.loads(metrics.read_text()), "minutes": elapsed / 60}
 
 
 def main() -> None:
@@ -49,22 +53,26 @@ def main() -> None:
     parser.add_argument("--molecules", nargs="+", default=["ethanol", "aspirin"])
     parser.add_argument("--invariants", nargs="+", choices=INVARIANTS, default=list(INVARIANTS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
-    parser.add_argument("--max-time", default="10m", help="wall-time budget per run")
+    parser.add_argument(
+        "--epochs", nargs="+", default=["ethanol=60", "aspirin=25"], help="MOLECULE=EPOCHS budget per run"
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--data", type=Path, default=RMD17, help="folder with the rMD17 npz files")
     parser.add_argument("--out-dir", default=str(ROOT / "runs" / "ablation"))
     args = parser.parse_args()
+    args.epochs = {k: int(v) for k, v in (item.split("=") for item in args.epochs)}
     rows = []
     for molecule in args.molecules:
         for invariant in args.invariants:
             for seed in args.seeds:
                 m = run(molecule, invariant, seed, args)
-                rows.append((molecule, invariant, seed, m["energy_mae_meV"], m["forces_mae_meV_per_A"]))
-    print(f"\nbudget {args.max_time} per run; test MAE on all 1000 frames of test_01")
-    print(f"{'molecule':<10}{'invariant':<10}{'seed':>5}{'E meV':>9}{'F meV/Å':>10}")
-    for molecule, invariant, seed, e, f in rows:
-        print(f"{molecule:<10}{invariant:<10}{seed:>5}{e:>9.2f}{f:>10.2f}")
+                e, f = m["energy_mae_meV"], m["forces_mae_meV_per_A"]
+                rows.append((molecule, invariant, seed, e, f, m["minutes"]))
+    print(f"\nepochs per run: {args.epochs}; test MAE on all 1000 frames of test_01")
+    print(f"{'molecule':<10}{'invariant':<10}{'seed':>5}{'E meV':>9}{'F meV/Å':>10}{'minutes':>9}")
+    for molecule, invariant, seed, e, f, minutes in rows:
+        print(f"{molecule:<10}{invariant:<10}{seed:>5}{e:>9.2f}{f:>10.2f}{minutes:>9.1f}")
     print(f"\n{'molecule':<10}{'invariant':<10}{'E meV mean ± sd':>18}{'F meV/Å mean ± sd':>20}")
     for molecule in args.molecules:
         for invariant in args.invariants:

@@ -45,8 +45,9 @@ class SE3TCalculator(Calculator):
     Parameters
     ----------
     model : str, path-like or SE3TModel
-        Model file written by :func:`se3t_calc.save_model`, or a model in memory
-        (copied, so later changes to it do not reach the calculator).
+        Name of a shipped model (e.g. ``"rmd17-ethanol"``; ``se3t models`` lists
+        them), a model file written by :func:`se3t_calc.save_model`, or a model in
+        memory (copied, so later changes to it do not reach the calculator).
     device : {"auto", "cpu", "cuda"} or torch.device
         ``"auto"`` picks CUDA when available.
     dtype : {"float64", "float32"}

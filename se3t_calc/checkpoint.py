@@ -12,6 +12,7 @@ import torch
 
 from se3t_calc.config import ModelConfig
 from se3t_calc.model import SE3TModel
+from se3t_calc.pretrained import model_path
 
 FORMAT_VERSION = 1
 UNITS = {"energy": "eV", "length": "Å", "forces": "eV/Å", "stress": "eV/Å^3"}
@@ -71,10 +72,8 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> None:
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Load a checkpoint dict safely and migrate it to the current format."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"model file not found: {path}")
+    """Load a checkpoint dict (a file, or a shipped model's name) safely, in the current format."""
+    path = model_path(path)
     data = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(data, dict) or "format_version" not in data:
         raise ValueError(f"{path} is not an se3t_calc model file (no format_version)")
@@ -102,6 +101,7 @@ def load_model(
     Parameters
     ----------
     path : str or path-like
+        Model file, or the name of a shipped model (``se3t models`` lists them).
     device : str or torch.device
     dtype : torch.dtype, optional
         Cast parameters (e.g. ``torch.float64``); default keeps the stored dtype.

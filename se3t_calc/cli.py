@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 
 from se3t_calc.config import INVARIANTS, ModelConfig
+from se3t_calc.dynamics import ENSEMBLES, make_dynamics
+from se3t_calc.pretrained import available_models, model_card, model_path
 from se3t_calc.train.config import TrainConfig, read_config_file
 
 
@@ -80,9 +82,9 @@ def _read_inputs(args: argparse.Namespace) -> Any:
     """Check that the model and structure files exist; return the structure's first frame."""
     from ase.io import read
 
-    for label, path in (("model", args.model), ("structure", args.structure)):
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"{label} file not found: {path}")
+    model_path(args.model)
+    if not Path(args.structure).is_file():
+        raise FileNotFoundError(f"structure file not found: {args.structure}")
     return read(args.structure, index=0)
 
 
@@ -119,7 +121,15 @@ def _md(args: argparse.Namespace) -> None:
 
     atoms = _read_inputs(args)
     atoms.calc = SE3TCalculator(args.model, device=args.device, dtype=args.dtype, skin=args.skin)
-    dyn = _dynamics(atoms, args)
+    dyn = make_dynamics(
+        atoms,
+        args.ensemble,
+        timestep_fs=args.timestep_fs,
+        temperature_K=args.temperature_K,
+        friction_per_fs=args.friction,
+        tdamp_fs=args.tdamp_fs,
+        seed=args.seed,
+    )
     if args.out:
         _attach_trajectory(dyn, atoms, Path(args.out), args.log_every)
     with open(args.log, "w") if args.log else contextlib.nullcontext() as log:
@@ -150,27 +160,6 @@ def _run_md(dyn: Any, atoms: Any, args: argparse.Namespace, streams: list) -> No
     print(f"{dyn.nsteps} steps in {elapsed:.1f} s ({1000 * elapsed / max(dyn.nsteps, 1):.2f} ms/step)")
 
 
-def _dynamics(atoms: Any, args: argparse.Namespace) -> Any:
-    """Velocities from Maxwell-Boltzmann at ``--temperature-K``, then the chosen integrator."""
-    from ase import units
-    from ase.md.langevin import Langevin
-    from ase.md.nose_hoover_chain import NoseHooverChainNVT
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
-    from ase.md.verlet import VelocityVerlet
-
-    rng = np.random.default_rng(args.seed)
-    MaxwellBoltzmannDistribution(atoms, temperature_K=args.temperature_K, rng=rng)
-    Stationary(atoms)
-    timestep = args.timestep_fs * units.fs
-    if args.ensemble == "langevin":
-        friction = args.friction / units.fs
-        return Langevin(atoms, timestep, temperature_K=args.temperature_K, friction=friction, rng=rng)
-    if args.ensemble == "nose-hoover":
-        tdamp = args.tdamp_fs * units.fs
-        return NoseHooverChainNVT(atoms, timestep, temperature_K=args.temperature_K, tdamp=tdamp)
-    return VelocityVerlet(atoms, timestep)
-
-
 def _attach_trajectory(dyn: Any, atoms: Any, path: Path, interval: int) -> None:
     """Frames every ``interval`` steps: ASE ``.traj``, else appended with ``ase.io.write``."""
     from ase.io import Trajectory, write
@@ -181,6 +170,24 @@ def _attach_trajectory(dyn: Any, atoms: Any, path: Path, interval: int) -> None:
         return
     # whole frames appended one at a time: the file stays readable if the run is stopped
     dyn.attach(lambda: write(path, atoms, append=True), interval=interval)
+
+
+MODEL_HELP = "model file (.pt) or the name of a shipped model (see se3t models)"
+
+
+def _models(args: argparse.Namespace) -> None:
+    """Print the shipped models with their measured test errors."""
+    names = available_models()
+    if not names:
+        print("no shipped models found")
+    print(f"{'name':<18}{'species':<14}{'test E MAE meV':>15}{'test F MAE meV/Å':>18}  data")
+    for name in names:
+        card = model_card(name)
+        test = card["test_metrics"]
+        print(
+            f"{name:<18}{' '.join(card['species']):<14}{test['energy_mae_meV']:>15.2f}"
+            f"{test['forces_mae_meV_per_A']:>18.2f}  {Path(card['data']['test_file']['path']).name}"
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -198,11 +205,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_train_parser(sub)
     _add_eval_parser(sub)
+    sub.add_parser("models", help="list the shipped models and their test errors").set_defaults(func=_models)
 
     md = sub.add_parser("md", help="molecular dynamics of a structure with a model")
-    md.add_argument("model", help="model file (.pt)")
+    md.add_argument("model", help=MODEL_HELP)
     md.add_argument("structure", help="any file ase.io.read understands; the first frame is used")
-    md.add_argument("--ensemble", choices=["langevin", "nve", "nose-hoover"], default="langevin")
+    md.add_argument("--ensemble", choices=ENSEMBLES, default="langevin")
     md.add_argument("--temperature-K", type=float, default=300.0)
     md.add_argument("--timestep-fs", type=float, default=0.5)
     md.add_argument("--friction", type=float, default=0.01, help="Langevin friction in 1/fs")
@@ -218,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     md.set_defaults(func=_md)
 
     relax = sub.add_parser("relax", help="relax positions (and with --cell the cell) with a model")
-    relax.add_argument("model", help="model file (.pt)")
+    relax.add_argument("model", help=MODEL_HELP)
     relax.add_argument("structure", help="any file ase.io.read understands; the first frame is used")
     relax.add_argument("--optimizer", choices=["bfgs", "fire", "lbfgs"], default="bfgs")
     relax.add_argument("--fmax", type=float, default=0.01, help="force threshold, eV/Å")
@@ -286,7 +294,7 @@ def _optional(parse: Any) -> Any:
 
 def _add_eval_parser(sub: Any) -> None:
     ev = sub.add_parser("eval", help="errors of a model on labelled data")
-    ev.add_argument("model", help="model file (.pt)")
+    ev.add_argument("model", help=MODEL_HELP)
     ev.add_argument("data", help="rMD17 .npz or any file ase.io.read reads, with energies and forces")
     ev.add_argument("--energy-key", default="energy")
     ev.add_argument("--forces-key", default="forces")

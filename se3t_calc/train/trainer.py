@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
 import platform
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -158,6 +160,7 @@ class Trainer:
                 "num_train": len(self.data.train_idx),
                 "num_valid": len(self.data.valid_idx),
                 "hardware": _hardware(self.device, self.cluster),
+                "commit": _commit(),
                 "metrics": metrics or {},
             }
         }
@@ -248,8 +251,32 @@ class Trainer:
 
 
 def _hardware(device: torch.device, cluster: Cluster) -> str:
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name()
     return f"{name}, {torch.get_num_threads()} threads, {cluster.world_size} process(es)"
+
+
+def _commit() -> str | None:
+    """Git commit of the se3t_calc source tree, when it is a checkout."""
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+        return out.stdout.strip()
+    return None
+
+
+def _cpu_name() -> str:
+    """CPU model from /proc/cpuinfo (Linux), else what ``platform`` knows."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine() or "cpu"
 
 
 def train(config: TrainConfig, model_settings: dict[str, Any] | None = None, *, resume: bool = False) -> Path:

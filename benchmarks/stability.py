@@ -1,0 +1,135 @@
+"""Stability of a model in MD: Langevin at 300 K with every bond tracked, then NVE drift.
+
+From one geometry (by default frame 0 of the rMD17 test file), Langevin dynamics
+(0.5 fs, friction 0.01/fs) runs for ``--langevin-ps``; every ``--check-every`` steps the
+positions and energy must be finite and every covalent bond of the starting geometry
+(pairs closer than 1.2 x the sum of covalent radii) is compared with its starting length.
+A bond longer than ``--broken`` times its starting length counts as broken. From the
+final, equilibrated state VelocityVerlet runs for ``--nve-ps`` and the total-energy drift
+(slope of a line fit) and RMS fluctuation are measured.
+
+    python benchmarks/stability.py rmd17-ethanol --molecule ethanol --json stab.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from se3t_calc import SE3TCalculator
+from se3t_calc.analysis import bond_lengths, bonded_pairs, energy_drift
+from se3t_calc.dynamics import make_dynamics
+from se3t_calc.train.data import read_structures
+
+RMD17 = Path(__file__).resolve().parents[2] / "shared" / "data" / "rmd17"
+
+
+def langevin(atoms, args: argparse.Namespace) -> dict:
+    """Langevin run with NaN and bond checks; returns its summary."""
+    pairs = bonded_pairs(atoms)
+    reference = bond_lengths(atoms.positions, pairs)
+    dyn = make_dynamics(
+        atoms, "langevin", timestep_fs=args.timestep_fs, temperature_K=args.temperature_K, seed=args.seed
+    )
+    worst = {"max_ratio": 1.0, "min_ratio": 1.0, "temperatures": [], "first_failure": None}
+
+    def check() -> None:
+        energy = atoms.get_potential_energy()
+        if not (np.isfinite(atoms.positions).all() and np.isfinite(energy)):
+            raise FloatingPointError(f"non-finite positions or energy at step {dyn.nsteps}")
+        ratios = bond_lengths(atoms.positions, pairs) / reference
+        worst["max_ratio"] = max(worst["max_ratio"], float(ratios.max()))
+        worst["min_ratio"] = min(worst["min_ratio"], float(ratios.min()))
+        worst["temperatures"].append(atoms.get_temperature())
+        if ratios.max() > args.broken and worst["first_failure"] is None:
+            worst["first_failure"] = dyn.nsteps * args.timestep_fs / 1000
+
+    dyn.attach(check, interval=args.check_every)
+    steps = round(1000 * args.langevin_ps / args.timestep_fs)
+    start = time.perf_counter()
+    dyn.run(steps)
+    elapsed = time.perf_counter() - start
+    temps = np.array(worst.pop("temperatures"))
+    return {
+        "ps": args.langevin_ps,
+        "steps": steps,
+        "bonds": len(pairs),
+        "max_bond_ratio": round(worst["max_ratio"], 4),
+        "min_bond_ratio": round(worst["min_ratio"], 4),
+        "broken_bond_at_ps": worst["first_failure"],
+        "nan": False,
+        "mean_temperature_K": round(float(temps[len(temps) // 5 :].mean()), 1),
+        "ms_per_step": round(1000 * elapsed / steps, 2),
+    }
+
+
+def nve(atoms, args: argparse.Namespace) -> dict:
+    """VelocityVerlet from the current state; drift and fluctuation of the total energy."""
+    dyn = make_dynamics(atoms, "nve", timestep_fs=args.timestep_fs, initial_temperature_K=0)
+    samples: list[tuple[float, float]] = []
+
+    def record() -> None:
+        total = atoms.get_potential_energy() + atoms.get_kinetic_energy()
+        if not np.isfinite(total):
+            raise FloatingPointError(f"non-finite energy at NVE step {dyn.nsteps}")
+        samples.append((dyn.nsteps * args.timestep_fs / 1000, total))
+
+    dyn.attach(record, interval=args.check_every)
+    steps = round(1000 * args.nve_ps / args.timestep_fs)
+    dyn.run(steps)
+    t, e = np.array(samples).T
+    drift, rms = energy_drift(t, e, len(atoms))
+    return {
+        "ps": args.nve_ps,
+        "steps": steps,
+        "drift_meV_per_atom_per_ps": round(drift, 5),
+        "rms_meV_per_atom": round(rms, 4),
+        "max_excursion_meV_per_atom": round(float(1000 * np.ptp(e) / len(atoms)), 4),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", help="model file or shipped model name")
+    parser.add_argument("--molecule", required=True, help="rMD17 molecule whose test file gives the start")
+    parser.add_argument("--frame", type=int, default=0)
+    parser.add_argument("--data", type=Path, default=RMD17, help="folder with the rMD17 npz files")
+    parser.add_argument("--temperature-K", type=float, default=300.0)
+    parser.add_argument("--timestep-fs", type=float, default=0.5)
+    parser.add_argument("--langevin-ps", type=float, default=10.0)
+    parser.add_argument("--nve-ps", type=float, default=5.0)
+    parser.add_argument("--check-every", type=int, default=10, help="steps between checks / samples")
+    parser.add_argument("--broken", type=float, default=1.5, help="bond-length ratio counted as broken")
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float64")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path, help="write the results here")
+    args = parser.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    start = read_structures(args.data / f"rmd17_{args.molecule}_test_01.npz")[args.frame].atoms
+    atoms = start.copy()
+    atoms.calc = SE3TCalculator(args.model, device="cpu", dtype=args.dtype, skin=0.5)
+    result = {
+        "model": args.model,
+        "start": f"rmd17_{args.molecule}_test_01.npz frame {args.frame}",
+        "dtype": args.dtype,
+        "timestep_fs": args.timestep_fs,
+        "temperature_K": args.temperature_K,
+        "threads": args.threads,
+    }
+    result["langevin"] = langevin(atoms, args)
+    result["nve"] = nve(atoms, args)
+    print(json.dumps(result, indent=1))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""Copy a training run's best model into ``models/`` with its metrics file.
+
+    python models/publish.py runs/rmd17_ethanol_60m rmd17-ethanol \\
+        --recipe "bash examples/train_rmd17.sh ethanol 60m --threads 1" --commit 75a98cb
+    python models/publish.py --stability stab.json rmd17-ethanol   # add MD results later
+
+``<name>.pt`` is the run's ``best.pt`` as written by ``se3t train``; ``<name>.json``
+holds the test errors, settings, parameter count, training time and hardware, the data
+files with their SHA-256, the commit, the recipe, validation force MAE against training
+time, and (with ``--stability``) the output of ``benchmarks/stability.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+
+from se3t_calc.checkpoint import model_from_dict
+
+HERE = Path(__file__).resolve().parent
+MINUTES = (1, 2, 5, 10, 20, 30, 45, 60, 90, 120, 180, 240)
+
+
+def card_from_run(run: Path, recipe: str, commit: str | None, hardware: str | None) -> dict:
+    """Metrics file contents for the best model of a finished run."""
+    data = torch.load(run / "best.pt", map_location="cpu", weights_only=True)
+    training = data["metadata"]["training"]
+    train_config = training["train_config"]
+    return {
+        "species": data["metadata"]["species"],
+        "parameters": sum(p.numel() for p in model_from_dict(data).parameters()),
+        "test_metrics": training["test_metrics"],
+        "valid_metrics": training["metrics"],
+        "config": data["config"],
+        "training": {
+            "recipe": recipe,
+            "commit": commit or training.get("commit"),
+            "best_epoch": training["epoch"],
+            "elapsed_at_best_min": round(training["elapsed_s"] / 60, 1),
+            "hardware": hardware or training["hardware"],
+            "versions": data["versions"],
+            "train_config": train_config,
+            "valid_forces_mae_vs_minutes": _learning_curve(run / "metrics.jsonl"),
+        },
+        "data": {key: _file_record(train_config[key]) for key in ("train_file", "test_file")},
+        "file_size_bytes": (run / "best.pt").stat().st_size,
+    }
+
+
+def _learning_curve(path: Path) -> dict[str, float]:
+    """Best validation force MAE (meV/Å) reached within each of ``MINUTES``, and at the end."""
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    key, end = "valid_forces_mae_meV_per_A", records[-1]["elapsed_s"] / 60
+    curve = {}
+    for mark in (m for m in MINUTES if m < end):
+        reached = [r[key] for r in records if r["elapsed_s"] <= 60 * mark]
+        if reached:
+            curve[str(mark)] = round(min(reached), 2)
+    curve[f"{end:.1f}"] = round(min(r[key] for r in records), 2)
+    return curve
+
+
+def _file_record(path: str) -> dict[str, str]:
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return {"path": Path(path).name, "sha256": digest}
+
+
+def _write_json(data: dict, path: Path) -> None:
+    """Atomic write: temporary file in the same folder, then rename."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.chmod(fd, 0o644)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", nargs="?", type=Path, help="se3t train output folder")
+    parser.add_argument("name", help="model name, e.g. rmd17-ethanol")
+    parser.add_argument("--recipe", help="command that reproduces the run")
+    parser.add_argument("--commit", help="commit that trained it (default: as the run recorded it)")
+    parser.add_argument("--hardware", help="describe the training machine (default: as the run recorded it)")
+    parser.add_argument("--stability", type=Path, help="JSON from benchmarks/stability.py to add")
+    args = parser.parse_args()
+    card_path = HERE / f"{args.name}.json"
+    if args.run is not None:
+        if not args.recipe:
+            parser.error("publishing a run needs --recipe")
+        card = card_from_run(args.run, args.recipe, args.commit, args.hardware)
+        shutil.copyfile(args.run / "best.pt", HERE / f".{args.name}.pt.tmp")
+        os.replace(HERE / f".{args.name}.pt.tmp", HERE / f"{args.name}.pt")
+    else:
+        card = json.loads(card_path.read_text())
+    if args.stability:
+        card["stability"] = json.loads(args.stability.read_text())
+    _write_json(card, card_path)
+    print(f"wrote {card_path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""The trained models shipped in models/: loadable, small, and as accurate as their cards say.
+
+The fixtures ``data/rmd17_<molecule>_test_01_every20.extxyz`` are every 20th frame (50)
+of rMD17 ``test_01`` in eV and Å. The force MAE over 50 frames scatters around the
+1000-frame value by about 5 % (one standard error, from the spread of per-frame force
+MAEs of the ethanol model), the energy MAE by about 13 %; the bands below are about
+4 standard errors.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from helpers import DATA
+
+from se3t_calc import SE3TCalculator
+from se3t_calc.pretrained import available_models, model_card, model_path
+from se3t_calc.train.data import read_structures
+
+SHIPPED = available_models()
+RMD17 = Path(__file__).resolve().parents[2] / "shared" / "data" / "rmd17"
+
+
+def test_models_are_shipped():
+    assert {"rmd17-ethanol", "rmd17-aspirin"} <= set(SHIPPED)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_model_file_and_card(name):
+    path = model_path(name)
+    assert path.stat().st_size < 20 * 2**20
+    data = torch.load(path, weights_only=True)
+    card = model_card(name)
+    assert card["config"] == data["config"]
+    assert card["test_metrics"] == data["metadata"]["training"]["test_metrics"]
+    assert card["test_metrics"]["structures"] == 1000
+    model = SE3TCalculator(name, device="cpu").model
+    assert card["parameters"] == sum(p.numel() for p in model.parameters())
+    for key in ("recipe", "commit", "hardware", "elapsed_at_best_min", "valid_forces_mae_vs_minutes"):
+        assert card["training"][key], key
+    assert {"train_file", "test_file"} <= set(card["data"])
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_model_errors_on_test_frames_match_its_card(name):
+    molecule = name.removeprefix("rmd17-")
+    frames = read_structures(DATA / f"rmd17_{molecule}_test_01_every20.extxyz")
+    e_err, f_err = _errors(SE3TCalculator(name, device="cpu", dtype="float64"), frames)
+    card = model_card(name)["test_metrics"]
+    assert abs(np.abs(f_err).mean() / card["forces_mae_meV_per_A"] - 1) < 0.2
+    assert abs(np.abs(e_err).mean() / card["energy_mae_meV"] - 1) < 0.5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_model_card_reproduced_on_all_test_frames(name):
+    card = model_card(name)
+    test_file = RMD17 / card["data"]["test_file"]["path"]
+    if not test_file.is_file():
+        pytest.skip(f"{test_file} not available")
+    e_err, f_err = _errors(SE3TCalculator(name, device="cpu", dtype="float64"), read_structures(test_file))
+    assert np.abs(f_err).mean() == pytest.approx(card["test_metrics"]["forces_mae_meV_per_A"], rel=1e-6)
+    assert np.abs(e_err).mean() == pytest.approx(card["test_metrics"]["energy_mae_meV"], rel=1e-6)
+
+
+def test_model_found_by_name_in_models_dir(tmp_path, monkeypatch):
+    (tmp_path / "water-test.pt").write_bytes(b"")
+    monkeypatch.setenv("SE3T_MODELS_DIR", str(tmp_path))
+    assert model_path("water-test") == tmp_path / "water-test.pt"
+    assert available_models() == ["water-test"]
+    with pytest.raises(FileNotFoundError, match=r"nope.*shipped models: water-test"):
+        model_path("nope")
+    with pytest.raises(FileNotFoundError, match="model file not found"):
+        model_path(tmp_path / "sub" / "water-test")
+
+
+def _errors(calculator: SE3TCalculator, frames) -> tuple[np.ndarray, np.ndarray]:
+    """Energy errors (meV) and force-component errors (meV/Å) over ``frames``."""
+    e_err, f_err = [], []
+    for frame in frames:
+        atoms = frame.atoms.copy()
+        atoms.calc = calculator
+        e_err.append(1000 * (atoms.get_potential_energy() - frame.energy))
+        f_err.append(1000 * (atoms.get_forces() - frame.forces).ravel())
+    return np.array(e_err), np.concatenate(f_err)
