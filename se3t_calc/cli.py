@@ -164,6 +164,7 @@ def _attach_trajectory(dyn: Any, atoms: Any, path: Path, interval: int) -> None:
     """Frames every ``interval`` steps: ASE ``.traj``, else appended with ``ase.io.write``."""
     from ase.io import Trajectory, write
 
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
     if path.suffix == ".traj":
         dyn.attach(Trajectory(path, "w", atoms), interval=interval)

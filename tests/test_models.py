@@ -86,3 +86,13 @@ def _errors(calculator: SE3TCalculator, frames) -> tuple[np.ndarray, np.ndarray]
         e_err.append(1000 * (atoms.get_potential_energy() - frame.energy))
         f_err.append(1000 * (atoms.get_forces() - frame.forces).ravel())
     return np.array(e_err), np.concatenate(f_err)
+
+
+def test_se3t_models_lists_names_and_errors(capsys):
+    from se3t_calc.cli import main
+
+    main(["models"])
+    out = capsys.readouterr().out
+    for name in SHIPPED:
+        assert f"{model_card(name)['test_metrics']['forces_mae_meV_per_A']:.2f}" in out
+        assert name in out
