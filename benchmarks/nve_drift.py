@@ -94,8 +94,8 @@ def precision_and_skin(args: argparse.Namespace) -> list[dict]:
             r = nve_run(start, calc, args)
             rows.append({"dtype": dtype, "skin": skin, **r})
             print(
-                f"{dtype:<9}{skin:>6.1f}{r['drift_meV_per_atom_per_ps']:>+14.4f}"
-                f"{r['rms_meV_per_atom']:>12.4f}{r['ms_per_step']:>10.2f}",
+                f"{dtype:<9}{skin:>8.1f}{r['drift_meV_per_atom_per_ps']:>+19.4f}"
+                f"{r['rms_meV_per_atom']:>14.4f}{r['ms_per_step']:>10.2f}",
                 flush=True,
             )
     return rows
@@ -114,8 +114,8 @@ def smooth_and_hard(args: argparse.Namespace) -> list[dict]:
         r = nve_run(start, calc, hot, r_cut=model.config.r_cut)
         rows.append({"cutoff": label, **r})
         print(
-            f"{label:<17}{r['cutoff_crossings']:>10d}{r['drift_meV_per_atom_per_ps']:>+14.4f}"
-            f"{r['rms_meV_per_atom']:>12.4f}{r['max_jump_meV_per_atom']:>12.4f}",
+            f"{label:<17}{r['cutoff_crossings']:>10d}{r['drift_meV_per_atom_per_ps']:>+19.4f}"
+            f"{r['rms_meV_per_atom']:>14.4f}{r['max_jump_meV_per_atom']:>10.4f}",
             flush=True,
         )
     return rows
@@ -165,11 +165,11 @@ def main() -> None:
             f"\n{args.model}: NVE {args.nve_ps} ps at {args.timestep_fs} fs after "
             f"{args.equilibrate_ps} ps Langevin at {args.temperature_K:.0f} K"
         )
-        print(f"{'dtype':<9}{'skin Å':>6}{'drift meV/atom/ps':>14}{'RMS meV/atom':>12}{'ms/step':>10}")
+        print(f"{'dtype':<9}{'skin Å':>8}{'drift meV/atom/ps':>19}{'RMS meV/atom':>14}{'ms/step':>10}")
         results["precision"] = precision_and_skin(args)
     if "cutoff" in args.parts:
         print(f"\n{args.hot_model}: NVE {args.nve_ps} ps, {args.timestep_fs} fs, {args.hot_K:.0f} K, float64")
-        print(f"{'cutoff':<17}{'crossings':>10}{'drift meV/atom/ps':>14}{'RMS meV/atom':>12}{'max jump':>12}")
+        print(f"{'cutoff':<17}{'crossings':>10}{'drift meV/atom/ps':>19}{'RMS meV/atom':>14}{'max jump':>10}")
         results["cutoff"] = smooth_and_hard(args)
         plot(results["cutoff"], args.out / "cutoff_nve.png")
         print(f"wrote {args.out / 'cutoff_nve.png'}")

@@ -139,8 +139,12 @@ def _md(args: argparse.Namespace) -> None:
 
 def _run_md(dyn: Any, atoms: Any, args: argparse.Namespace, streams: list) -> None:
     """Run, printing step, time, energies and temperature every ``--log-every`` steps."""
+    from se3t_calc.progress import ProgressBar
+
+    bar = ProgressBar(args.steps, "md")
 
     def say(line: str) -> None:
+        bar.close()
         for stream in streams:
             print(line, file=stream, flush=True)
 
@@ -151,11 +155,13 @@ def _run_md(dyn: Any, atoms: Any, args: argparse.Namespace, streams: list) -> No
 
     say(f"{'step':>8} {'time/ps':>9} {'Epot/eV':>14} {'Ekin/eV':>10} {'Etot/eV':>14} {'T/K':>8}")
     dyn.attach(report, interval=args.log_every)
+    dyn.attach(lambda: bar.update(dyn.nsteps, f"T {atoms.get_temperature():.0f} K"), interval=1)
     start = time.perf_counter()
     try:
         dyn.run(args.steps)
     except KeyboardInterrupt:
         say(f"interrupted after {dyn.nsteps} steps; the trajectory holds every frame written so far")
+    bar.close()
     elapsed = time.perf_counter() - start
     print(f"{dyn.nsteps} steps in {elapsed:.1f} s ({1000 * elapsed / max(dyn.nsteps, 1):.2f} ms/step)")
 

@@ -20,6 +20,7 @@ from se3t_calc.checkpoint import atomic_save, model_from_dict, model_to_dict, re
 from se3t_calc.config import ModelConfig
 from se3t_calc.derivatives import energy_and_derivatives
 from se3t_calc.model import SE3TModel
+from se3t_calc.progress import ProgressBar
 from se3t_calc.train.config import TrainConfig
 from se3t_calc.train.dataset import batch_tensors
 from se3t_calc.train.distributed import Cluster, average_gradients, barrier, init_cluster, shutdown
@@ -29,7 +30,6 @@ from se3t_calc.train.loss import loss_terms, weighted_total
 from se3t_calc.train.metrics import format_table
 from se3t_calc.train.plots import learning_curve
 from se3t_calc.train.prepare import Prepared, prepare
-from se3t_calc.train.progress import ProgressBar
 from se3t_calc.train.schedule import LearningRateSchedule
 
 BEST, LAST, LOG = "best.pt", "last.pt", "metrics.jsonl"
@@ -101,7 +101,7 @@ class Trainer:
             )
             for name, value in self._train_step(batch, start).items():
                 sums[name] = sums.get(name, 0.0) + value
-            bar.update(k + 1, sums["loss"] / (k + 1))
+            bar.update(k + 1, f"loss {sums['loss'] / (k + 1):.4g}")
         bar.close()
         seconds = time.perf_counter() - start
         self.epoch += 1

@@ -1,4 +1,4 @@
-"""A one-line progress bar with ETA and running loss, shown only on a terminal."""
+"""A one-line progress bar with ETA and a short note, shown only on a terminal."""
 
 from __future__ import annotations
 
@@ -8,22 +8,22 @@ from typing import TextIO
 
 
 class ProgressBar:
-    """Redraws ``label [####....] k/n  eta  loss`` in place on ``stream`` if it is a terminal."""
+    """Redraws ``label [####....] k/n  eta  note`` in place on ``stream`` if it is a terminal."""
 
     def __init__(self, total: int, label: str, stream: TextIO = sys.stderr, enabled: bool = True):
         self.total, self.label, self.stream = total, label, stream
         self.enabled = enabled and stream.isatty()
         self.start = time.perf_counter()
 
-    def update(self, done: int, loss: float) -> None:
-        """Show ``done`` of ``total`` finished with running loss ``loss``."""
+    def update(self, done: int, note: str = "") -> None:
+        """Show ``done`` of ``total`` finished, followed by ``note`` (e.g. a running loss)."""
         if not self.enabled:
             return
         elapsed = time.perf_counter() - self.start
         eta = elapsed / max(done, 1) * (self.total - done)
         filled = int(30 * done / max(self.total, 1))
         bar = "#" * filled + "." * (30 - filled)
-        self.stream.write(f"\r{self.label} [{bar}] {done}/{self.total} eta {_clock(eta)} loss {loss:.4g}   ")
+        self.stream.write(f"\r{self.label} [{bar}] {done}/{self.total} eta {_clock(eta)} {note}   ")
         self.stream.flush()
 
     def close(self) -> None:
