@@ -6,8 +6,11 @@ import argparse
 import contextlib
 import dataclasses
 import json
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -157,13 +160,31 @@ def _run_md(dyn: Any, atoms: Any, args: argparse.Namespace, streams: list) -> No
     dyn.attach(report, interval=args.log_every)
     dyn.attach(lambda: bar.update(dyn.nsteps, f"T {atoms.get_temperature():.0f} K"), interval=1)
     start = time.perf_counter()
-    try:
-        dyn.run(args.steps)
-    except KeyboardInterrupt:
-        say(f"interrupted after {dyn.nsteps} steps; the trajectory holds every frame written so far")
+    with _stop_on_interrupt() as stop:
+        for _ in dyn.irun(args.steps):  # observers (log, trajectory) have run for this step
+            if stop.is_set():
+                say(f"interrupted after {dyn.nsteps} steps; the trajectory holds every frame written so far")
+                break
     bar.close()
     elapsed = time.perf_counter() - start
     print(f"{dyn.nsteps} steps in {elapsed:.1f} s ({1000 * elapsed / max(dyn.nsteps, 1):.2f} ms/step)")
+
+
+@contextlib.contextmanager
+def _stop_on_interrupt() -> Iterator[threading.Event]:
+    """The first Ctrl-C sets the event (the caller stops at a step boundary); a second one raises."""
+    stop = threading.Event()
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _attach_trajectory(dyn: Any, atoms: Any, path: Path, interval: int) -> None:

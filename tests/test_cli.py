@@ -96,3 +96,30 @@ def test_md_nose_hoover_writes_extxyz_and_log(tmp_path):
     assert len(frames) == 3  # steps 0, 3, 6
     log = (tmp_path / "md.log").read_text().splitlines()
     assert log[0].split()[:2] == ["step", "time/ps"] and [int(x.split()[0]) for x in log[1:]] == [0, 3, 6]
+
+
+def test_md_with_a_shipped_model_stops_cleanly_on_ctrl_c(tmp_path):
+    import signal
+    import time
+
+    from ase.io import read
+
+    args = ["md", "rmd17-ethanol", str(EXAMPLES / "ethanol.xyz"), "--steps", "100000", "--log-every", "2"]
+    args += ["--out", "md.extxyz", "--device", "cpu"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "se3t_calc.cli", *args], cwd=tmp_path, stdout=subprocess.PIPE, text=True
+    )
+    out = tmp_path / "md.extxyz"
+    deadline = time.monotonic() + 120
+    while (out.read_text().count("Properties=") if out.exists() else 0) < 3 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    stdout, _ = proc.communicate(timeout=60)
+    assert "interrupted after" in stdout
+    frames = read(out, index=":")
+    assert len(frames) >= 3 and all(len(f) == 9 for f in frames)
+
+
+def test_md_bad_option_is_named(tmp_path):
+    run = _se3t("md", "rmd17-ethanol", str(EXAMPLES / "ethanol.xyz"), "--ensemble", "npt", cwd=tmp_path)
+    assert run.returncode == 2 and "invalid choice: 'npt'" in run.stderr
