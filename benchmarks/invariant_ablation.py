@@ -5,8 +5,8 @@ Each run is the standard protocol (``train_01``: 950 fitted, 50 validation; test
 them), seed and settings; only ``--invariant`` changes. An epoch budget rather than a
 wall-time one keeps the comparison independent of the load on the machine; the wall time
 of each run is printed beside it. Finished runs are skipped and unfinished ones resumed,
-so the script can be re-run to add seeds or molecules. Prints one row per run and the
-mean and spread over seeds.
+so the script can be re-run to add seeds or molecules. Prints one row per run and a
+markdown table of the mean and standard deviation over seeds.
 
     python benchmarks/invariant_ablation.py --molecules ethanol aspirin --seeds 0 1
 """
@@ -73,12 +73,13 @@ def main() -> None:
     print(f"{'molecule':<10}{'invariant':<10}{'seed':>5}{'E meV':>9}{'F meV/Å':>10}{'minutes':>9}")
     for molecule, invariant, seed, e, f, minutes in rows:
         print(f"{molecule:<10}{invariant:<10}{seed:>5}{e:>9.2f}{f:>10.2f}{minutes:>9.1f}")
-    print(f"\n{'molecule':<10}{'invariant':<10}{'E meV mean ± sd':>18}{'F meV/Å mean ± sd':>20}")
+    print("\n| molecule | invariant | energy MAE (meV) | force MAE (meV/Å) | minutes per run |")
+    print("| --- | --- | ---: | ---: | ---: |")
     for molecule in args.molecules:
         for invariant in args.invariants:
-            e = np.array([r[3] for r in rows if r[:2] == (molecule, invariant)])
-            f = np.array([r[4] for r in rows if r[:2] == (molecule, invariant)])
-            print(f"{molecule:<10}{invariant:<10}{_mean_sd(e):>18}{_mean_sd(f):>20}")
+            mine = np.array([r[3:] for r in rows if r[:2] == (molecule, invariant)])
+            e, f, minutes = mine.T
+            print(f"| {molecule} | {invariant} | {_mean_sd(e)} | {_mean_sd(f)} | {minutes.mean():.1f} |")
 
 
 def _mean_sd(x: np.ndarray) -> str:
