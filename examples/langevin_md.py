@@ -80,15 +80,17 @@ def main() -> None:
 
 
 def plot(t, epot, ekin, temp, target_K, path: Path) -> None:
-    """Temperature (with its target) and energies (relative to the first Epot) against time."""
+    """Temperature (with its target) and energies against time."""
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5.5), sharex=True)
     top.plot(t, temp, lw=0.8)
     top.axhline(target_K, color="k", ls="--", lw=0.8)
     top.set_ylabel("temperature (K)")
-    for values, label in ((epot, "potential"), (ekin, "kinetic"), (epot + ekin, "total")):
-        bottom.plot(t, values - epot[0], lw=0.8, label=label)
+    etot = epot + ekin
+    bottom.plot(t, epot - epot[0], lw=0.8, label="potential − initial")
+    bottom.plot(t, ekin, lw=0.8, label="kinetic")
+    bottom.plot(t, etot - etot[0], lw=0.8, label="total − initial")
     bottom.set_xlabel("time (ps)")
-    bottom.set_ylabel("energy − first Epot (eV)")
+    bottom.set_ylabel("energy (eV)")
     bottom.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
