@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import json
 import math
 import platform
@@ -255,6 +256,7 @@ def _hardware(device: torch.device, cluster: Cluster) -> str:
     return f"{name}, {torch.get_num_threads()} threads, {cluster.world_size} process(es)"
 
 
+@functools.cache
 def _commit() -> str | None:
     """Git commit of the se3t_calc source tree, when it is a checkout."""
     with contextlib.suppress(OSError, subprocess.SubprocessError):
