@@ -1,12 +1,10 @@
 import numpy as np
 import pytest
-from ase import units
 from ase.build import bulk
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
-from ase.md.verlet import VelocityVerlet
 from ase.neighborlist import neighbor_list as ase_neighbor_list
 from helpers import calc, ethanol, small_model
 
+from se3t_calc.dynamics import make_dynamics
 from se3t_calc.neighbors import SkinNeighborList, neighbor_list
 
 
@@ -50,8 +48,7 @@ def test_skin_gives_identical_results_along_md(structure):
     model.readout.scale.fill_(0.05)  # gentle random forces: atoms stay together
     fresh, skinned = calc(model), calc(model, skin=0.5)
     atoms.calc = skinned
-    MaxwellBoltzmannDistribution(atoms, temperature_K=600, rng=np.random.default_rng(0))
-    dyn = VelocityVerlet(atoms, timestep=1.0 * units.fs)
+    dyn = make_dynamics(atoms, "nve", timestep_fs=1.0, initial_temperature_K=600)
     for _ in range(40):
         dyn.run(1)
         reference = atoms.copy()
