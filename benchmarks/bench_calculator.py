@@ -1,6 +1,7 @@
 """Median ms per energy+forces call of SE3TCalculator (random weights, default config).
 
 Usage: python benchmarks/bench_calculator.py [--calls 50] [--systems aspirin water-192 water-1536]
+       [--threads 1 2] [--invariant r|inverse|mixed]
 """
 
 from __future__ import annotations
@@ -44,11 +45,12 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=50)
     parser.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=list(SYSTEMS))
     parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
+    parser.add_argument("--invariant", default="mixed", choices=["r", "inverse", "mixed"])
     args = parser.parse_args()
     torch.manual_seed(0)
-    model = SE3TModel(ModelConfig(species=["H", "C", "N", "O"]))
+    model = SE3TModel(ModelConfig(species=["H", "C", "N", "O"], invariant=args.invariant))
     params = sum(p.numel() for p in model.parameters())
-    print(f"default model, {params} parameters, torch {torch.__version__}")
+    print(f"default model, invariant {args.invariant}, {params} parameters, torch {torch.__version__}")
     devices = [("cpu", t) for t in args.threads]
     if torch.cuda.is_available():
         devices.append(("cuda", 0))
