@@ -17,12 +17,11 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 
-from se3t_calc.checkpoint import model_from_dict
+from se3t_calc.checkpoint import atomic_write_text, model_from_dict
 
 HERE = Path(__file__).resolve().parent
 MINUTES = (1, 2, 5, 10, 20, 30, 45, 60, 90, 120, 180, 240)
@@ -72,15 +71,6 @@ def _file_record(path: str) -> dict[str, str]:
     return {"path": Path(path).name, "sha256": digest}
 
 
-def _write_json(data: dict, path: Path) -> None:
-    """Atomic write: temporary file in the same folder, then rename."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.chmod(fd, 0o644)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", nargs="?", type=Path, help="se3t train output folder")
@@ -101,7 +91,7 @@ def main() -> None:
         card = json.loads(card_path.read_text())
     if args.stability:
         card["stability"] = json.loads(args.stability.read_text())
-    _write_json(card, card_path)
+    atomic_write_text(card_path, json.dumps(card, indent=1, ensure_ascii=False) + "\n")
     print(f"wrote {card_path}")
 
 

@@ -17,7 +17,13 @@ import torch
 
 from se3t_calc import keys
 from se3t_calc.calculator import resolve_device, resolve_dtype
-from se3t_calc.checkpoint import atomic_save, model_from_dict, model_to_dict, read_checkpoint
+from se3t_calc.checkpoint import (
+    atomic_save,
+    atomic_write_text,
+    model_from_dict,
+    model_to_dict,
+    read_checkpoint,
+)
 from se3t_calc.config import ModelConfig
 from se3t_calc.derivatives import energy_and_derivatives
 from se3t_calc.model import SE3TModel
@@ -357,18 +363,11 @@ def _finish(trainer: Trainer, out: Path) -> None:
     print(format_table(summary, model.config.species))
     best["metadata"]["training"]["test_metrics"] = summary
     atomic_save(best, out / BEST)
-    _write_text(out / "test_metrics.json", json.dumps(summary, indent=1) + "\n")
+    atomic_write_text(out / "test_metrics.json", json.dumps(summary, indent=1) + "\n")
 
 
 def _truncate_log(path: Path, epoch: int) -> None:
     """Drop log lines of epochs after the checkpoint (a run killed between log and save)."""
     if path.is_file():
         lines = [line for line in path.read_text().splitlines() if json.loads(line)["epoch"] <= epoch]
-        _write_text(path, "".join(line + "\n" for line in lines))
-
-
-def _write_text(path: Path, text: str) -> None:
-    """Write a text file atomically (temporary file, then rename)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+        atomic_write_text(path, "".join(line + "\n" for line in lines))
