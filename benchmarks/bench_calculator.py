@@ -16,12 +16,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from systems import aspirin, water_box
+from systems import SYSTEMS
 
 from se3t_calc import ModelConfig, SE3TCalculator, SE3TModel
-
-SYSTEMS = {"aspirin": aspirin, "water-192": lambda: water_box(4), "water-1536": lambda: water_box(8)}
-
 
 def time_calls(atoms, calculator, calls: int, rng: np.random.Generator) -> float:
     """Median wall time (ms) of energy+forces after 3 warm-up calls, jittering positions."""

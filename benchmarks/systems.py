@@ -40,3 +40,6 @@ def water_box(n_per_side: int, seed: int = 0) -> Atoms:
     box.cell = np.eye(3) * spacing * n_per_side
     box.pbc = True
     return box
+
+
+SYSTEMS = {"aspirin": aspirin, "water-192": lambda: water_box(4), "water-1536": lambda: water_box(8)}

@@ -1,0 +1,133 @@
+"""se3t_calc against MACE, NequIP and TorchMD-Net, timed in one run, interleaved.
+
+Each potential runs in its own process (``peers/worker.py``), in its own virtual
+environment (made by ``bash benchmarks/peers/setup.sh``); se3t runs in this one.
+For every (mode, system, threads, dtype) all workers are started one after the
+other, then asked in turn for ``calls / rounds`` timed units, round after round
+(A B C A B C ...), so that a change in machine load reaches all of them alike.
+Idle workers block on input and use no CPU. Printed: median ms per unit, its
+ratio to MACE, and the first call (compilation, caches) in ms, as a markdown table.
+
+Usage::
+
+    python benchmarks/bench_peers.py --systems aspirin water-192 --threads 1 2 \\
+        --dtypes float32 float64 --modes call md --calls 25 --rounds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+# model name -> (virtual environment under --peers-dir, or None for this interpreter)
+MODELS = {
+    "se3t": None,
+    "mace": "mace",
+    "nequip": "nequip",
+    "torchmd-et": "torchmd",
+    "tensornet": "torchmd",
+}
+
+
+class Worker:
+    """A worker process holding one calculator on one structure."""
+
+    def __init__(self, python: str, model: str, system: str, dtype: str, threads: int, mode: str):
+        self.model = model
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+        cmd = [python, str(HERE / "peers" / "worker.py"), "--model", model, "--system", system]
+        cmd += ["--dtype", dtype, "--threads", str(threads), "--mode", mode]
+        self.log = tempfile.NamedTemporaryFile("w+", prefix=f"{model}-", suffix=".log")
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True, env=env, cwd=ROOT
+        )
+        self.ready = self._read()
+        self.ms: list[float] = []
+
+    def _read(self) -> dict:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            self.proc.wait()
+            self.log.seek(0)
+            tail = self.log.read().strip().splitlines()[-3:]
+            raise RuntimeError(f"{self.model} worker exited: {' | '.join(tail)}")
+        return json.loads(line)
+
+    def run(self, n: int) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(f"{n}\n")
+        self.proc.stdin.flush()
+        self.ms += self._read()["ms"]
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write("quit\n")
+            self.proc.stdin.close()
+            self.proc.wait()
+        self.log.close()
+
+
+def python_for(model: str, peers_dir: Path) -> str:
+    env = MODELS[model]
+    return sys.executable if env is None else str(peers_dir / env / "bin" / "python")
+
+
+def measure(args: argparse.Namespace, mode: str, system: str, threads: int, dtype: str) -> list[tuple]:
+    """Rows (model, median ms, first ms, units, parameters or failure) for one configuration."""
+    workers, rows = [], []
+    for model in args.models:
+        try:
+            workers.append(Worker(python_for(model, args.peers_dir), model, system, dtype, threads, mode))
+        except (RuntimeError, OSError) as err:
+            rows.append((model, None, None, 0, str(err)[:120]))
+    try:
+        per_round = -(-args.calls // args.rounds)
+        for _ in range(args.rounds):
+            for worker in workers:
+                worker.run(per_round)
+    finally:
+        for worker in workers:
+            worker.close()
+    for w in workers:
+        rows.append((w.model, statistics.median(w.ms), w.ready["first_ms"], len(w.ms), w.ready["info"]["params"]))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--systems", nargs="+", default=["aspirin", "water-192"])
+    parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
+    parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
+    parser.add_argument("--modes", nargs="+", default=["call"], choices=["call", "md"])
+    parser.add_argument("--calls", type=int, default=25, help="timed units per model and configuration")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds the calls are split into")
+    parser.add_argument("--peers-dir", type=Path, default=Path(os.environ.get("SE3T_PEERS_DIR", ROOT / "runs" / "peers")))
+    args = parser.parse_args()
+    print("| mode | system | threads | dtype | model | ms per unit | vs MACE | first call ms | units | parameters |")
+    print("| --- | --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    for mode, system, threads, dtype in itertools.product(args.modes, args.systems, args.threads, args.dtypes):
+        rows = measure(args, mode, system, threads, dtype)
+        mace = next((ms for model, ms, *_ in rows if model == "mace" and ms), None)
+        for model, ms, first, count, note in rows:
+            if ms is None:
+                print(f"| {mode} | {system} | {threads} | {dtype} | {model} | failed: {note} | | | | |")
+                continue
+            ratio = f"{ms / mace:.2f}" if mace else ""
+            print(f"| {mode} | {system} | {threads} | {dtype} | {model} | {ms:.1f} | {ratio} | {first:.0f} | {count} | {note} |")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
