@@ -20,6 +20,7 @@ from systems import SYSTEMS
 
 from se3t_calc import ModelConfig, SE3TCalculator, SE3TModel
 
+
 def time_calls(atoms, calculator, calls: int, rng: np.random.Generator) -> float:
     """Median wall time (ms) of energy+forces after 3 warm-up calls, jittering positions."""
     atoms = atoms.copy()

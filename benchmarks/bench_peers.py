@@ -31,6 +31,8 @@ ROOT = HERE.parent
 # model name -> (virtual environment under --peers-dir, or None for this interpreter)
 MODELS = {
     "se3t": None,
+    "se3t-compiled": None,
+    "se3t-skin": None,
     "mace": "mace",
     "nequip": "nequip",
     "torchmd-et": "torchmd",
@@ -50,7 +52,12 @@ class Worker:
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True, env=env, cwd=ROOT
         )
-        self.ready = self._read()
+        try:
+            self.ready = self._read()
+        except RuntimeError:
+            self.proc.kill()
+            self.log.close()
+            raise
         self.ms: list[float] = []
 
     def _read(self) -> dict:
@@ -61,7 +68,10 @@ class Worker:
             self.log.seek(0)
             tail = self.log.read().strip().splitlines()[-3:]
             raise RuntimeError(f"{self.model} worker exited: {' | '.join(tail)}")
-        return json.loads(line)
+        try:
+            return json.loads(line)
+        except json.JSONDecodeError:
+            raise RuntimeError(f"{self.model} worker replied {line[:80]!r}") from None
 
     def run(self, n: int) -> None:
         assert self.proc.stdin is not None
@@ -94,38 +104,52 @@ def measure(args: argparse.Namespace, mode: str, system: str, threads: int, dtyp
     try:
         per_round = -(-args.calls // args.rounds)
         for _ in range(args.rounds):
-            for worker in workers:
-                worker.run(per_round)
+            for worker in list(workers):
+                try:
+                    worker.run(per_round)
+                except RuntimeError as err:
+                    workers.remove(worker)
+                    worker.close()
+                    rows.append((worker.model, None, None, 0, str(err)[:120]))
     finally:
         for worker in workers:
             worker.close()
     for w in workers:
-        rows.append((w.model, statistics.median(w.ms), w.ready["first_ms"], len(w.ms), w.ready["info"]["params"]))
+        params = w.ready["info"]["params"]
+        rows.append((w.model, statistics.median(w.ms), w.ready["first_ms"], len(w.ms), params))
     return rows
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--models", nargs="+", choices=list(MODELS), help="default: all but se3t-skin (for --modes md)"
+    )
     parser.add_argument("--systems", nargs="+", default=["aspirin", "water-192"])
     parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
     parser.add_argument("--modes", nargs="+", default=["call"], choices=["call", "md"])
     parser.add_argument("--calls", type=int, default=25, help="timed units per model and configuration")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds the calls are split into")
-    parser.add_argument("--peers-dir", type=Path, default=Path(os.environ.get("SE3T_PEERS_DIR", ROOT / "runs" / "peers")))
+    default_peers = os.environ.get("SE3T_PEERS_DIR", ROOT / "runs" / "peers")
+    parser.add_argument("--peers-dir", type=Path, default=Path(default_peers))
     args = parser.parse_args()
-    print("| mode | system | threads | dtype | model | ms per unit | vs MACE | first call ms | units | parameters |")
+    args.models = args.models or [m for m in MODELS if m != "se3t-skin"]
+    print("| mode | system | threads | dtype | model | ms per unit | vs MACE | first ms | units | params |")
     print("| --- | --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |")
-    for mode, system, threads, dtype in itertools.product(args.modes, args.systems, args.threads, args.dtypes):
+    configs = itertools.product(args.modes, args.systems, args.threads, args.dtypes)
+    for mode, system, threads, dtype in configs:
         rows = measure(args, mode, system, threads, dtype)
         mace = next((ms for model, ms, *_ in rows if model == "mace" and ms), None)
         for model, ms, first, count, note in rows:
+            head = f"| {mode} | {system} | {threads} | {dtype} | {model} |"
             if ms is None:
-                print(f"| {mode} | {system} | {threads} | {dtype} | {model} | failed: {note} | | | | |")
+                print(f"{head} failed: {note} | | | | |")
                 continue
             ratio = f"{ms / mace:.2f}" if mace else ""
-            print(f"| {mode} | {system} | {threads} | {dtype} | {model} | {ms:.1f} | {ratio} | {first:.0f} | {count} | {note} |")
+            print(f"{head} {ms:.1f} | {ratio} | {first:.0f} | {count} | {note} |")
         sys.stdout.flush()
 
 

@@ -56,6 +56,12 @@ class SE3TCalculator(Calculator):
     skin : float
         Verlet skin in Å. With ``skin > 0`` the neighbour list is rebuilt only when
         an atom has moved more than ``skin / 2``; results do not depend on it.
+    compile : bool
+        Run the model through ``torch.compile`` with dynamic shapes, so that a
+        changing number of neighbours does not recompile. On CPU this made calls
+        2-3 times faster, after a first call of about a minute (compiled kernels
+        are cached on disk, so later processes start in seconds). Needs a C++
+        compiler; off by default.
     **kwargs
         Passed to :class:`ase.calculators.calculator.Calculator`.
 
@@ -76,6 +82,7 @@ class SE3TCalculator(Calculator):
         device: str | torch.device = "auto",
         dtype: str | torch.dtype = "float64",
         skin: float = 0.0,
+        compile: bool = False,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
@@ -88,6 +95,7 @@ class SE3TCalculator(Calculator):
         for p in model.parameters():
             p.requires_grad_(False)
         self.model = model
+        self._forward = torch.compile(model, dynamic=True) if compile else model
         self.species = model.config.species
         self.neighbors = SkinNeighborList(model.config.r_cut, skin)
         self._graph: dict[str, torch.Tensor] | None = None
@@ -113,7 +121,7 @@ class SE3TCalculator(Calculator):
                 f"this structure has pbc={self.atoms.pbc.tolist()}"
             )
         graph = self._atoms_to_graph(self.atoms)
-        out = energy_and_derivatives(self.model, graph, compute_stress=periodic)
+        out = energy_and_derivatives(self._forward, graph, compute_stress=periodic)
         energy = out[keys.TOTAL_ENERGY].detach().double().cpu().numpy()[0]
         self.results = {
             "energy": float(energy),

@@ -91,19 +91,28 @@ def _read_inputs(args: argparse.Namespace) -> Any:
     return read(args.structure, index=0)
 
 
+def _calculator(args: argparse.Namespace, **kwargs: Any) -> Any:
+    """SE3TCalculator from ``--model``, ``--device`` and ``--dtype``, after ``--threads``."""
+    import torch
+
+    from se3t_calc import SE3TCalculator
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return SE3TCalculator(args.model, device=args.device, dtype=args.dtype, **kwargs)
+
+
 def _relax(args: argparse.Namespace) -> None:
     from ase.filters import FrechetCellFilter
     from ase.io import write
     from ase.optimize import BFGS, FIRE, LBFGS
-
-    from se3t_calc import SE3TCalculator
 
     atoms = _read_inputs(args)
     if args.cell and not atoms.pbc.all():
         raise ValueError(
             f"--cell needs a 3-D periodic structure; {args.structure} has pbc={atoms.pbc.tolist()}"
         )
-    atoms.calc = SE3TCalculator(args.model, device=args.device, dtype=args.dtype)
+    atoms.calc = _calculator(args)
     target: Any = FrechetCellFilter(atoms) if args.cell else atoms
     optimizer = {"bfgs": BFGS, "fire": FIRE, "lbfgs": LBFGS}[args.optimizer](target, logfile="-")
     path = Path(args.path)
@@ -120,10 +129,8 @@ def _relax(args: argparse.Namespace) -> None:
 
 
 def _md(args: argparse.Namespace) -> None:
-    from se3t_calc import SE3TCalculator
-
     atoms = _read_inputs(args)
-    atoms.calc = SE3TCalculator(args.model, device=args.device, dtype=args.dtype, skin=args.skin)
+    atoms.calc = _calculator(args, skin=args.skin, compile=args.compile)
     dyn = make_dynamics(
         atoms,
         args.ensemble,
@@ -251,6 +258,10 @@ def build_parser() -> argparse.ArgumentParser:
     md.add_argument("--device", default="auto", help="auto, cpu or cuda")
     md.add_argument("--dtype", choices=["float32", "float64"], default="float64")
     md.add_argument("--skin", type=float, default=0.0, help="Verlet skin of the neighbour list, Å")
+    md.add_argument(
+        "--compile", action="store_true", help="torch.compile the model: faster steps after a slow first one"
+    )
+    md.add_argument("--threads", type=int, help="CPU threads of torch (default: torch's choice)")
     md.add_argument("--seed", type=int, default=0)
     md.set_defaults(func=_md)
 
@@ -265,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     relax.add_argument("--path", default="relax_path.extxyz", help="every step (extxyz)")
     relax.add_argument("--device", default="auto", help="auto, cpu or cuda")
     relax.add_argument("--dtype", choices=["float32", "float64"], default="float64")
+    relax.add_argument("--threads", type=int, help="CPU threads of torch (default: torch's choice)")
     relax.set_defaults(func=_relax)
     return parser
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from se3t_calc import keys
 
 
 def energy_and_derivatives(
-    model: torch.nn.Module,
+    model: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]],
     data: dict[str, torch.Tensor],
     *,
     compute_stress: bool = False,
@@ -22,8 +24,8 @@ def energy_and_derivatives(
 
     Parameters
     ----------
-    model : torch.nn.Module
-        Maps a graph to a dict with ``total_energy`` (B,), eV.
+    model : callable
+        Module (or compiled module) that maps a graph to a dict with ``total_energy`` (B,), eV.
     data : dict of str to torch.Tensor
         Graph, see :mod:`se3t_calc.keys`.
     compute_stress : bool

@@ -75,10 +75,15 @@ class SE3TModel(torch.nn.Module):
         for layer in self.layers:
             x = layer(x, sh, basis, log_env, edge_index)
         node_energy = self.readout(x, data[keys.SPECIES])
-        num_graphs = data[keys.CELL].shape[0]
-        total = torch.zeros(num_graphs, dtype=node_energy.dtype, device=node_energy.device)
-        total = total.index_add(0, data[keys.BATCH], node_energy)
+        total = sum_per_graph(node_energy, data[keys.BATCH], data[keys.CELL].shape[0])
         return {**data, keys.NODE_ENERGY: node_energy, keys.TOTAL_ENERGY: total}
+
+
+@torch.compiler.disable  # inductor (torch 2.13, CPU) fails to generate this scatter in float64
+def sum_per_graph(node_energy: torch.Tensor, batch: torch.Tensor, num_graphs: int) -> torch.Tensor:
+    """Per-structure sums (B,) of per-atom values (N,)."""
+    total = torch.zeros(num_graphs, dtype=node_energy.dtype, device=node_energy.device)
+    return total.index_add(0, batch, node_energy)
 
 
 def edge_vectors(data: dict[str, torch.Tensor]) -> torch.Tensor:

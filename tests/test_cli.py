@@ -28,6 +28,8 @@ def test_init_then_md_prints_steps(tmp_path):
         "md.traj",
         "--device",
         "cpu",
+        "--threads",
+        "1",
         cwd=tmp_path,
     )
     assert run.returncode == 0, run.stderr
@@ -52,7 +54,16 @@ def test_relax_converges_and_writes_structure_and_path(tmp_path):
 
     assert _se3t("init", "m.pt", "--species", "H", "C", "O", "--r-cut", "4.0", cwd=tmp_path).returncode == 0
     run = _se3t(
-        "relax", "m.pt", str(EXAMPLES / "ethanol.xyz"), "--fmax", "0.05", "--device", "cpu", cwd=tmp_path
+        "relax",
+        "m.pt",
+        str(EXAMPLES / "ethanol.xyz"),
+        "--fmax",
+        "0.05",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        cwd=tmp_path,
     )
     assert run.returncode == 0, run.stderr
     assert "converged" in run.stdout

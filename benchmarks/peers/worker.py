@@ -18,7 +18,9 @@ and calculator overhead included (``--mode md``).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -31,16 +33,16 @@ from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 from ase.md.verlet import VelocityVerlet
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from systems import SYSTEMS  # noqa: E402
+from systems import SYSTEMS
 
 SEED = 0
 
 
-def se3t(dtype: str, species: list[str]) -> tuple[Calculator, torch.nn.Module]:
-    """The shipped default model, rmd17-aspirin (default configuration)."""
+def se3t(dtype: str, species: list[str], **options) -> tuple[Calculator, torch.nn.Module]:
+    """The shipped default model, rmd17-aspirin; ``options`` go to SE3TCalculator."""
     from se3t_calc import SE3TCalculator
 
-    calc = SE3TCalculator("rmd17-aspirin", device="cpu", dtype=dtype, skin=0.0)
+    calc = SE3TCalculator("rmd17-aspirin", device="cpu", dtype=dtype, **options)
     return calc, calc.model
 
 
@@ -171,6 +173,8 @@ def _atomic_numbers(species: list[str]) -> list[int]:
 
 ADAPTERS = {
     "se3t": se3t,
+    "se3t-compiled": functools.partial(se3t, compile=True),  # torch.compile, dynamic shapes
+    "se3t-skin": functools.partial(se3t, skin=0.5),  # 0.5 Å Verlet skin, for --mode md
     "mace": mace,
     "nequip": nequip,
     "torchmd-et": torchmd_et,
@@ -202,7 +206,17 @@ def time_steps(dyn: VelocityVerlet, n: int) -> list[float]:
     return times
 
 
+def protocol_stream():
+    """A private copy of stdout for the protocol; stdout itself goes to stderr, so that
+    whatever a package prints cannot be taken for a reply."""
+    stream = os.fdopen(os.dup(sys.stdout.fileno()), "w")
+    sys.stdout.flush()
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    return stream
+
+
 def main() -> None:
+    reply = protocol_stream()
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", required=True, choices=list(ADAPTERS))
     parser.add_argument("--system", required=True, choices=list(SYSTEMS))
@@ -224,8 +238,8 @@ def main() -> None:
     start = time.perf_counter()
     atoms.get_forces()
     first_ms = 1000 * (time.perf_counter() - start)
-    info = {"atoms": len(atoms), "torch": torch.__version__, "threads": torch.get_num_threads(), "params": params}
-    print(json.dumps({"ready": True, "first_ms": first_ms, "info": info}), flush=True)
+    info = {"atoms": len(atoms), "threads": torch.get_num_threads(), "params": params}
+    print(json.dumps({"ready": True, "first_ms": first_ms, "info": info}), file=reply, flush=True)
     for line in sys.stdin:
         if line.strip() == "quit":
             break
@@ -236,7 +250,7 @@ def main() -> None:
         else:
             time_steps(dyn, 1)
             ms = time_steps(dyn, n)
-        print(json.dumps({"ms": ms}), flush=True)
+        print(json.dumps({"ms": ms}), file=reply, flush=True)
 
 
 if __name__ == "__main__":
