@@ -33,6 +33,7 @@ MODELS = {
     "se3t": None,
     "se3t-compiled": None,
     "se3t-skin": None,
+    "se3t-paper-size": None,
     "mace": "mace",
     "nequip": "nequip",
     "torchmd-et": "torchmd",
@@ -125,7 +126,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--models", nargs="+", choices=list(MODELS), help="default: all but se3t-skin (for --modes md)"
+        "--models", nargs="+", choices=list(MODELS), help="default: se3t, se3t-compiled and the peers"
     )
     parser.add_argument("--systems", nargs="+", default=["aspirin", "water-192"])
     parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
@@ -136,7 +137,7 @@ def main() -> None:
     default_peers = os.environ.get("SE3T_PEERS_DIR", ROOT / "runs" / "peers")
     parser.add_argument("--peers-dir", type=Path, default=Path(default_peers))
     args = parser.parse_args()
-    args.models = args.models or [m for m in MODELS if m != "se3t-skin"]
+    args.models = args.models or [m for m in MODELS if m not in ("se3t-skin", "se3t-paper-size")]
     print("| mode | system | threads | dtype | model | ms per unit | vs MACE | first ms | units | params |")
     print("| --- | --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |")
     configs = itertools.product(args.modes, args.systems, args.threads, args.dtypes)

@@ -2,6 +2,7 @@
 
 __version__ = "0.1.0"
 
+from se3t_calc.allocator import retain_freed_memory
 from se3t_calc.calculator import SE3TCalculator
 from se3t_calc.checkpoint import load_model, save_model
 from se3t_calc.config import ModelConfig
@@ -17,5 +18,6 @@ __all__ = [
     "atoms_to_graph",
     "energy_and_derivatives",
     "load_model",
+    "retain_freed_memory",
     "save_model",
 ]

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from se3t_calc.allocator import retain_freed_memory
 from se3t_calc.config import INVARIANTS, ModelConfig
 from se3t_calc.dynamics import ENSEMBLES, make_dynamics
 from se3t_calc.pretrained import available_models, model_card, model_path
@@ -99,6 +100,7 @@ def _calculator(args: argparse.Namespace, **kwargs: Any) -> Any:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    retain_freed_memory()  # the command is the whole process: its allocator is ours to set
     return SE3TCalculator(args.model, device=args.device, dtype=args.dtype, **kwargs)
 
 
@@ -256,7 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     md.add_argument("--out", help="trajectory to write: .traj, or any ase.io format (e.g. .extxyz)")
     md.add_argument("--log", help="also write the log lines to this file")
     md.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    md.add_argument("--dtype", choices=["float32", "float64"], default="float64")
+    md.add_argument(
+        "--dtype", choices=["float32", "float64"], default="float32", help="float32 conserves energy as well"
+    )
     md.add_argument("--skin", type=float, default=0.0, help="Verlet skin of the neighbour list, Å")
     md.add_argument(
         "--compile", action="store_true", help="torch.compile the model: faster steps after a slow first one"

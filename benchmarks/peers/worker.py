@@ -46,6 +46,19 @@ def se3t(dtype: str, species: list[str], **options) -> tuple[Calculator, torch.n
     return calc, calc.model
 
 
+def se3t_paper_size(dtype: str, species: list[str]) -> tuple[Calculator, torch.nn.Module]:
+    """Random weights at the SE(3)-Transformer invariants study's size: 4 heads x 4 layers,
+    8x0e+8x1o+8x3o, lmax 3 (the 8 channels split over the heads)."""
+    from se3t_calc import ModelConfig, SE3TCalculator, SE3TModel
+
+    torch.manual_seed(SEED)
+    config = ModelConfig(
+        species=species, hidden_irreps="8x0e+8x1o+8x3o", lmax=3, num_heads=4, head_channels=2, num_layers=4
+    )
+    calc = SE3TCalculator(SE3TModel(config), device="cpu", dtype=dtype)
+    return calc, calc.model
+
+
 def mace(dtype: str, species: list[str]) -> tuple[Calculator, torch.nn.Module]:
     """MACE at its rMD17 size: 128x0e+128x1o, correlation 3, 2 interactions, r_max 5."""
     # e3nn 0.4.4 (MACE's pin) loads its own constants file with a slice in it
@@ -175,6 +188,7 @@ ADAPTERS = {
     "se3t": se3t,
     "se3t-compiled": functools.partial(se3t, compile=True),  # torch.compile, dynamic shapes
     "se3t-skin": functools.partial(se3t, skin=0.5),  # 0.5 Å Verlet skin, for --mode md
+    "se3t-paper-size": se3t_paper_size,
     "mace": mace,
     "nequip": nequip,
     "torchmd-et": torchmd_et,
