@@ -9,33 +9,23 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
+from peers.worker import time_calls
 from systems import SYSTEMS
 
 from se3t_calc import ModelConfig, SE3TCalculator, SE3TModel
 
 
-def time_calls(atoms, calculator, calls: int, rng: np.random.Generator) -> float:
-    """Median wall time (ms) of energy+forces after 3 warm-up calls, jittering positions."""
+def median_ms(atoms, calculator, calls: int, rng: np.random.Generator) -> float:
+    """Median ms of energy+forces after 3 warm-up calls (results reach the host each call)."""
     atoms = atoms.copy()
     atoms.calc = calculator
-    reference = atoms.positions.copy()
-    times = []
-    for k in range(calls + 3):
-        atoms.positions = reference + rng.normal(scale=0.01, size=reference.shape)
-        start = time.perf_counter()
-        atoms.get_forces()
-        if calculator.device.type == "cuda":
-            torch.cuda.synchronize()
-        if k >= 3:
-            times.append(1000 * (time.perf_counter() - start))
-    return statistics.median(times)
+    return statistics.median(time_calls(atoms, atoms.positions.copy(), calls + 3, rng)[3:])
 
 
 def main() -> None:
@@ -61,7 +51,7 @@ def main() -> None:
                 torch.set_num_threads(threads)
             label = f"{device} x{threads}" if threads else torch.cuda.get_device_name()[:12]
             ms = [
-                time_calls(atoms, SE3TCalculator(model, device=device, dtype=dtype), args.calls, rng)
+                median_ms(atoms, SE3TCalculator(model, device=device, dtype=dtype), args.calls, rng)
                 for dtype in ("float32", "float64")
             ]
             print(f"{name:<12}{len(atoms):>6} {label:<12}{ms[0]:>11.2f}{ms[1]:>11.2f}", flush=True)

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from ase import units
 from ase.calculators.calculator import Calculator, all_changes
+from ase.data import atomic_numbers
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 from ase.md.verlet import VelocityVerlet
 
@@ -66,10 +67,9 @@ def mace(dtype: str, species: list[str]) -> tuple[Calculator, torch.nn.Module]:
     from e3nn import o3
     from mace import modules
     from mace.calculators import MACECalculator
-    from mace.tools import AtomicNumberTable
 
     torch.manual_seed(SEED)
-    numbers = sorted(_atomic_numbers(species))
+    numbers = sorted(atomic_numbers[s] for s in species)
     model = modules.MACE(
         r_max=5.0,
         num_bessel=8,
@@ -83,7 +83,7 @@ def mace(dtype: str, species: list[str]) -> tuple[Calculator, torch.nn.Module]:
         MLP_irreps=o3.Irreps("16x0e"),
         atomic_energies=np.zeros(len(numbers)),
         avg_num_neighbors=20.0,
-        atomic_numbers=AtomicNumberTable(numbers).zs,
+        atomic_numbers=numbers,
         correlation=3,
         gate=torch.nn.functional.silu,
     )
@@ -176,12 +176,6 @@ def torchmd_et(dtype: str, species: list[str]) -> tuple[Calculator, torch.nn.Mod
 def tensornet(dtype: str, species: list[str]) -> tuple[Calculator, torch.nn.Module]:
     """TensorNet at its rMD17 size: 128 channels, 2 interaction layers."""
     return _torchmd_net("tensornet", dtype, embedding_dimension=128, num_layers=2, num_heads=8)
-
-
-def _atomic_numbers(species: list[str]) -> list[int]:
-    from ase.data import atomic_numbers
-
-    return [atomic_numbers[s] for s in species]
 
 
 ADAPTERS = {
