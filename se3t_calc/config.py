@@ -10,6 +10,7 @@ from ase.data import atomic_numbers
 from e3nn import o3
 
 INVARIANTS = ("r", "inverse", "mixed")
+RADIAL_BASES = ("bump", "bessel")
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,9 @@ class ModelConfig:
         ``[1/r_cut, 1/r_min]``.
     num_basis : int
         Number of smooth radial basis functions.
+    radial_basis : {"bump", "bessel"}
+        Basis of the distance ``r``: smooth bumps spanning ``[0, r_cut]``, or
+        Bessel functions ``sin(n pi r / r_cut) / r`` with a polynomial envelope.
     radial_hidden : int
         Width of the hidden layer of the radial MLPs.
     readout_hidden : int
@@ -50,6 +54,9 @@ class ModelConfig:
         Weight values by ``sqrt(alpha)`` (True) or by ``alpha`` (False).
     gate : bool
         Apply an equivariant gate nonlinearity after each layer.
+    product_channels : int
+        Channels per irrep of the node-wise product of features with themselves
+        after every layer but the last (raises the body order); 0 disables it.
     """
 
     species: tuple[str, ...]
@@ -62,10 +69,12 @@ class ModelConfig:
     invariant: str = "mixed"
     r_min: float = 0.5
     num_basis: int = 8
+    radial_basis: str = "bump"
     radial_hidden: int = 32
     readout_hidden: int = 32
     sqrt_alpha: bool = True
     gate: bool = True
+    product_channels: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "species", tuple(self.species))
@@ -126,6 +135,10 @@ def _validate(cfg: ModelConfig) -> None:
             _fail(name, getattr(cfg, name), "must be a positive integer")
     if cfg.num_basis < 2:
         _fail("num_basis", cfg.num_basis, "must be at least 2")
+    if cfg.radial_basis not in RADIAL_BASES:
+        _fail("radial_basis", cfg.radial_basis, f"choose one of {RADIAL_BASES}")
+    if cfg.product_channels < 0:
+        _fail("product_channels", cfg.product_channels, "must be 0 (off) or a positive integer")
     if cfg.invariant not in INVARIANTS:
         _fail("invariant", cfg.invariant, f"choose one of {INVARIANTS}")
     if cfg.invariant == "mixed" and cfg.num_heads < 2:

@@ -8,6 +8,7 @@ from e3nn import o3
 from se3t_calc import keys
 from se3t_calc.config import ModelConfig
 from se3t_calc.nn import EnergyReadout, EquivariantAttention, RadialEmbedding, SpeciesEmbedding
+from se3t_calc.nn.product import NodeProduct
 from se3t_calc.nn.radial import edge_length_and_direction
 
 
@@ -29,9 +30,12 @@ class SE3TModel(torch.nn.Module):
         irreps_sh = o3.Irreps.spherical_harmonics(config.lmax)
         self.sh = o3.SphericalHarmonics(irreps_sh, normalize=False, normalization="component")
         heads = config.head_invariants
-        self.radial = RadialEmbedding(config.r_cut, config.r_min, config.num_basis, heads)
+        self.radial = RadialEmbedding(
+            config.r_cut, config.r_min, config.num_basis, heads, kind=config.radial_basis
+        )
         self.embedding = SpeciesEmbedding(len(config.species), num_scalars)
-        layers = []
+        layers: list[torch.nn.Module] = []
+        products: list[torch.nn.Module] = []
         irreps = self.embedding.irreps_out
         scalars = o3.Irreps(f"{num_scalars}x0e")
         for k in range(config.num_layers):
@@ -49,7 +53,13 @@ class SE3TModel(torch.nn.Module):
             )
             layers.append(layer)
             irreps = layer.irreps_out
+            last = k == config.num_layers - 1
+            if config.product_channels > 0 and not last:
+                products.append(NodeProduct(irreps, config.product_channels))
+            else:
+                products.append(torch.nn.Identity())
         self.layers = torch.nn.ModuleList(layers)
+        self.products = torch.nn.ModuleList(products)
         self.readout = EnergyReadout(num_scalars, config.readout_hidden, len(config.species))
 
     def forward(self, data: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -72,8 +82,8 @@ class SE3TModel(torch.nn.Module):
         sh = self.sh(direction)
         basis, log_env = self.radial(length)
         x = self.embedding(data[keys.SPECIES], pos.dtype)
-        for layer in self.layers:
-            x = layer(x, sh, basis, log_env, edge_index)
+        for layer, product in zip(self.layers, self.products, strict=True):
+            x = product(layer(x, sh, basis, log_env, edge_index))
         node_energy = self.readout(x, data[keys.SPECIES])
         total = sum_per_graph(node_energy, data[keys.BATCH], data[keys.CELL].shape[0])
         return {**data, keys.NODE_ENERGY: node_energy, keys.TOTAL_ENERGY: total}

@@ -131,3 +131,35 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_pat
     assert moved > 1e-3  # training did change the weights
     for key, value in a.items():
         torch.testing.assert_close(value, b[key], rtol=1e-9, atol=1e-11)
+
+
+def test_second_stage_raises_energy_weight_and_keeps_a_second_stage_model(tmp_path, capsys):
+    config = _config(tmp_path, "staged", epochs=4, stage_two=0.5, stage_two_energy_weight=500.0)
+    best = train(config, SMALL)
+    assert "second stage from epoch 3: energy weight 500" in capsys.readouterr().out
+    log = [json.loads(line) for line in (tmp_path / "staged" / "metrics.jsonl").read_text().splitlines()]
+    # the energy term's share of the loss jumps with the weight (the force term is unchanged)
+    share = [(r["train_loss"] - 10 * r["train_forces"]) / r["train_loss"] for r in log]
+    assert max(share[:2]) < min(share[2:])
+    # the model kept is the best of the second stage, even if a first-stage epoch was better
+    assert read_checkpoint(best)["metadata"]["training"]["epoch"] >= 3
+    state = read_checkpoint(tmp_path / "staged" / "last.pt")["training_state"]
+    assert state["stage"] == 2
+
+
+def test_least_squares_e0_on_one_molecule_is_flagged(tmp_path, capsys):
+    from se3t_calc.train.prepare import prepare
+
+    one_molecule = prepare(_config(tmp_path, "e0"), None, 4.0)
+    assert "determine only 1 of 3" in one_molecule.describe()
+    isolated = tmp_path / "atoms.xyz"
+    from ase import Atoms
+    from ase.io import write
+
+    frames = [Atoms(s) for s in "HCO"]
+    for atoms, energy in zip(frames, (-13.6, -1030.0, -2040.0), strict=True):
+        atoms.info["energy"] = energy
+    write(isolated, frames)
+    given = prepare(_config(tmp_path, "e0", atomic_energies=str(isolated)), None, 4.0)
+    assert "isolated atoms" in given.describe() and "arbitrary" not in given.describe()
+    np.testing.assert_allclose(given.atomic_energies, [-13.6, -1030.0, -2040.0])

@@ -64,6 +64,39 @@ def smooth_basis(x: torch.Tensor, start: float, end: float, number: int) -> torc
     return bump * (_BUMP_NORM * math.sqrt(number))
 
 
+def bessel_basis(length: torch.Tensor, r_cut: float, number: int, p: int = 6) -> torch.Tensor:
+    """Bessel functions ``sqrt(2 / r_cut) sin(n pi r / r_cut) / r`` times a polynomial envelope.
+
+    The envelope ``1 - (p+1)(p+2)/2 x^p + p(p+2) x^(p+1) - p(p+1)/2 x^(p+2)``,
+    ``x = r / r_cut``, makes every function vanish at the cutoff with its first
+    ``p - 1`` derivatives; beyond the cutoff the basis is zero.
+
+    Parameters
+    ----------
+    length : torch.Tensor, shape (E,)
+        Edge lengths in Å.
+    r_cut : float
+        Cutoff radius in Å.
+    number : int
+        Number of functions, ``n = 1 ... number``.
+    p : int
+        Order of the envelope.
+
+    Returns
+    -------
+    torch.Tensor, shape (E, number)
+    """
+    n = torch.arange(1, number + 1, dtype=length.dtype, device=length.device)
+    safe = torch.where(length > 0, length, torch.ones_like(length)).unsqueeze(-1)
+    value = torch.sin(n * (math.pi / r_cut) * safe) / safe
+    # r -> 0: sin(n pi r / r_cut) / r -> n pi / r_cut
+    value = torch.where(length.unsqueeze(-1) > 0, value, n * (math.pi / r_cut))
+    x = (length / r_cut).clamp(max=1.0)
+    envelope = 1.0 - (p + 1) * (p + 2) / 2 * x**p + p * (p + 2) * x ** (p + 1)
+    envelope = envelope - p * (p + 1) / 2 * x ** (p + 2)
+    return math.sqrt(2.0 / r_cut) * value * envelope.unsqueeze(-1)
+
+
 def log_envelope(length: torch.Tensor, r_cut: float) -> torch.Tensor:
     """Logarithm of the cutoff envelope ``w(r) = exp(-x / (beta (1 - x)))``, ``x = r / r_cut``.
 
@@ -101,10 +134,16 @@ class RadialEmbedding(torch.nn.Module):
         Basis functions per invariant.
     invariants : sequence of str
         Which of ``"r"`` and ``"inverse"`` to compute.
+    kind : {"bump", "bessel"}
+        Basis of the distance ``r``: smooth bumps on ``[0, r_cut]`` or Bessel
+        functions with a polynomial envelope. The ``1/r`` basis is always bumps.
     """
 
-    def __init__(self, r_cut: float, r_min: float, num_basis: int, invariants: tuple[str, ...]):
+    def __init__(
+        self, r_cut: float, r_min: float, num_basis: int, invariants: tuple[str, ...], kind: str = "bump"
+    ):
         super().__init__()
+        self.kind = kind
         self.r_cut = r_cut
         self.r_min = r_min
         self.num_basis = num_basis
@@ -127,7 +166,10 @@ class RadialEmbedding(torch.nn.Module):
         """
         basis = {}
         if "r" in self.invariants:
-            basis["r"] = smooth_basis(length, 0.0, self.r_cut, self.num_basis)
+            if self.kind == "bessel":
+                basis["r"] = bessel_basis(length, self.r_cut, self.num_basis)
+            else:
+                basis["r"] = smooth_basis(length, 0.0, self.r_cut, self.num_basis)
         if "inverse" in self.invariants:
             # below r_min the basis is zero; clamping keeps 1/r finite for r -> 0
             inv = 1.0 / length.clamp(min=0.5 * self.r_min)

@@ -67,6 +67,10 @@ class TrainConfig:
     energy_weight: float = _opt(1.0, "weight of the per-atom energy term (eV/atom)^2")
     forces_weight: float = _opt(10.0, "weight of the force term (eV/Å)^2")
     stress_weight: float = _opt(1000.0, "weight of the stress term (eV/Å^3)^2")
+    stage_two: float | None = _opt(
+        None, "fraction of the budget (epochs or max_time) after which the energy weight is raised"
+    )
+    stage_two_energy_weight: float = _opt(1000.0, "energy weight of the second stage")
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -116,6 +120,8 @@ def _validate(cfg: TrainConfig) -> None:
         fail("valid_size", "must be positive when no valid_file is given")
     if cfg.max_time is not None:
         parse_duration(cfg.max_time)
+    if cfg.stage_two is not None and not 0 < cfg.stage_two < 1:
+        fail("stage_two", "must lie in (0, 1): the fraction of the budget before the second stage")
 
 
 def read_config_file(path: str | Path) -> dict[str, dict[str, Any]]:

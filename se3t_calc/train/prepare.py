@@ -33,6 +33,7 @@ class Prepared:
     scale: float  # eV/Å, RMS force component
     shift: float  # eV, mean per-atom energy after E0
     avg_num_neighbors: float
+    e0_note: str = ""  # how E0 was obtained, with a warning when it is undetermined
 
     def split(self) -> dict[str, list[int]]:
         """Indices of the split, stored in checkpoints so that a resumed run reuses them."""
@@ -44,7 +45,8 @@ class Prepared:
         test = 0 if self.test is None else len(self.test)
         return (
             f"data: {len(self.train_idx)} train, {len(self.valid_idx)} validation, {test} test structures\n"
-            f"E0 (eV): {e0}\nscale {self.scale:.4f} eV/Å, shift {self.shift:.5f} eV/atom, "
+            f"E0 (eV): {e0} ({self.e0_note})\n"
+            f"scale {self.scale:.4f} eV/Å, shift {self.shift:.5f} eV/atom, "
             f"{self.avg_num_neighbors:.2f} neighbours per atom"
         )
 
@@ -82,8 +84,10 @@ def prepare(
     fit = train.subset(train_idx)
     if config.atomic_energies == "fit":
         e0 = fit_atomic_energies(fit.counts, fit.energies)
+        note = _fit_note(fit.counts)
     else:
         e0 = isolated_atom_energies(config.atomic_energies, species)
+        note = f"isolated atoms, {config.atomic_energies}"
     scale, shift = energy_scale_shift(fit, e0)
     return Prepared(
         species=species,
@@ -96,6 +100,19 @@ def prepare(
         scale=scale,
         shift=shift,
         avg_num_neighbors=average_num_neighbors(fit),
+        e0_note=note,
+    )
+
+
+def _fit_note(counts: np.ndarray) -> str:
+    """Describe a least-squares E0, warning when the compositions do not determine it."""
+    rank = int(np.linalg.matrix_rank(counts.astype(np.float64)))
+    if rank >= counts.shape[1]:
+        return "least squares on the training energies"
+    return (
+        f"least squares, but the training compositions determine only {rank} of {counts.shape[1]} "
+        "per-element energies: the split between elements (and so atomisation energies) is "
+        "arbitrary; give isolated-atom energies with --atomic-energies FILE"
     )
 
 

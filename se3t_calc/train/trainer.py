@@ -86,14 +86,35 @@ class Trainer:
         }
         self.shuffle = torch.Generator().manual_seed(config.seed)
         self.epoch = self.step = 0
+        self.stage = 1
         self.elapsed = 0.0
         self.best = math.inf
         self.bad_epochs = 0
         self.out = Path(config.output_dir)
 
     # ------------------------------------------------------------------ epochs
+    def progress(self) -> float:
+        """Fraction of the budget used: the larger of epochs and wall time."""
+        done = self.epoch / self.config.epochs
+        budget = self.config.max_seconds
+        return max(done, self.elapsed / budget) if budget else done
+
+    def _enter_stage_two(self) -> None:
+        """Raise the energy weight once the budget passes ``stage_two``.
+
+        The best model is then chosen among second-stage epochs only, so the model
+        kept has the more accurate energies of that stage.
+        """
+        start = self.config.stage_two
+        if self.stage == 2 or start is None or self.progress() < start:
+            return
+        self.stage, self.best, self.bad_epochs = 2, math.inf, 0
+        self.weights["energy"] = self.config.stage_two_energy_weight
+        self.say(f"second stage from epoch {self.epoch + 1}: energy weight {self.weights['energy']:g}")
+
     def train_epoch(self) -> dict[str, float]:
         """One pass over the training split; returns mean loss terms and throughput."""
+        self._enter_stage_two()
         self.model.train()
         order = self.data.train_idx[torch.randperm(len(self.data.train_idx), generator=self.shuffle).numpy()]
         size, world = self.config.batch_size, self.cluster.world_size
@@ -181,6 +202,7 @@ class Trainer:
             "ema": self.ema.state_dict(),
             "epoch": self.epoch,
             "step": self.step,
+            "stage": self.stage,
             "elapsed": self.elapsed,
             "best": self.best,
             "bad_epochs": self.bad_epochs,
@@ -197,6 +219,9 @@ class Trainer:
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
         self.elapsed, self.best = float(state["elapsed"]), float(state["best"])
         self.bad_epochs = int(state["bad_epochs"])
+        if int(state.get("stage", 1)) == 2:
+            self.stage = 2
+            self.weights["energy"] = self.config.stage_two_energy_weight
         self.shuffle.set_state(state["shuffle_rng"])
         torch.set_rng_state(state["torch_rng"])
 

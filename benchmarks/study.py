@@ -1,0 +1,141 @@
+"""One change at a time against the default model, on the rMD17 standard protocol.
+
+Each run fits ``train_01`` (950 structures, 50 for validation) for a fixed number of
+epochs (the cosine schedule spans them; an epoch budget keeps the result independent of
+the machine's load) and reports the best model's errors on all 1000 frames of
+``test_01``, with the model's per-call cost on aspirin (energy + forces, 1 thread,
+float32, median of 30 calls). Finished runs are reused and unfinished ones resumed, so
+the script can be re-run to add variants or seeds. Prints one row per run and a markdown
+table of the mean over seeds.
+
+    python benchmarks/study.py --variants default product16 --seeds 0 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from ase.io import read
+
+from se3t_calc import ModelConfig, SE3TCalculator, SE3TModel
+from se3t_calc.train import TrainConfig, train
+
+ROOT = Path(__file__).resolve().parents[1]
+RMD17 = ROOT.parent / "shared" / "data" / "rmd17"
+ISOLATED = "isolated_atoms_pbe_def2svp.xyz"
+
+# name -> (model settings, training settings); each differs from "default" in one thing
+VARIANTS: dict[str, tuple[dict, dict]] = {
+    "default": ({}, {}),
+    "e0-isolated": ({}, {"atomic_energies": ISOLATED}),
+    "product16": ({"product_channels": 16}, {}),
+    "bessel": ({"radial_basis": "bessel"}, {}),
+    "basis16": ({"num_basis": 16}, {}),
+    "wide16": ({"hidden_irreps": "64x0e+16x1o+16x2e+16x3o"}, {}),
+    "heads8": ({"head_channels": 8}, {}),
+    "forces100": ({}, {"forces_weight": 100.0}),
+}
+
+
+def run(molecule: str, variant: str, seed: int, args: argparse.Namespace) -> dict:
+    """Train one variant (or reuse a finished run); return its test metrics."""
+    model_settings, train_settings = VARIANTS[variant]
+    epochs = args.epochs[molecule]
+    out = Path(args.out_dir) / f"{molecule}_{variant}_seed{seed}_{epochs}ep"
+    metrics = out / "test_metrics.json"
+    if not metrics.is_file():
+        settings = dict(train_settings)
+        if "atomic_energies" in settings:
+            settings["atomic_energies"] = str(args.data / settings["atomic_energies"])
+        config = TrainConfig(
+            train_file=str(args.data / f"rmd17_{molecule}_train_01.npz"),
+            test_file=str(args.data / f"rmd17_{molecule}_test_01.npz"),
+            train_size=950,
+            valid_size=50,
+            epochs=epochs,
+            seed=seed,
+            threads=args.threads,
+            device=args.device,
+            output_dir=str(out),
+            **settings,
+        )
+        train(config, dict(model_settings), resume=True)
+    elapsed = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])["elapsed_s"]
+    return {**json.loads(metrics.read_text()), "minutes": elapsed / 60}
+
+
+def call_ms(variant: str, calls: int = 30) -> tuple[int, float]:
+    """Parameters and median ms per energy+forces call on aspirin (random weights, 1 thread)."""
+    torch.set_num_threads(1)
+    model = SE3TModel(ModelConfig(species=("H", "C", "O"), **VARIANTS[variant][0]))
+    params = sum(p.numel() for p in model.parameters())
+    atoms = read(ROOT / "tests" / "data" / "aspirin_rmd17.xyz", index=0)
+    atoms.calc = SE3TCalculator(model, device="cpu", dtype="float32")
+    rng = np.random.default_rng(0)
+    start = atoms.positions.copy()
+    times = []
+    for k in range(calls + 3):
+        atoms.positions = start + rng.normal(scale=0.01, size=start.shape)
+        t0 = time.perf_counter()
+        atoms.get_forces()
+        if k >= 3:
+            times.append(time.perf_counter() - t0)
+    return params, 1000 * float(np.median(times))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--molecules", nargs="+", default=["ethanol"])
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    parser.add_argument(
+        "--epochs", nargs="+", default=["ethanol=60", "aspirin=25"], help="MOLECULE=EPOCHS budget per run"
+    )
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--data", type=Path, default=RMD17, help="folder with the rMD17 npz files")
+    parser.add_argument("--out-dir", default=str(ROOT / "runs" / "study"))
+    parser.add_argument("--no-train", action="store_true", help="only time the variants")
+    args = parser.parse_args()
+    args.epochs = {k: int(v) for k, v in (item.split("=") for item in args.epochs)}
+    costs = {v: call_ms(v) for v in args.variants}
+    if args.no_train:
+        for v, (params, ms) in costs.items():
+            print(f"{v:<14}{params:>8} params {ms:8.2f} ms")
+        return
+    rows = []
+    for molecule in args.molecules:
+        for variant in args.variants:
+            for seed in args.seeds:
+                m = run(molecule, variant, seed, args)
+                e, f = m["energy_mae_meV"], m["forces_mae_meV_per_A"]
+                rows.append((molecule, variant, seed, e, f, m["minutes"]))
+                print(f"{molecule} {variant} seed {seed}: E {e:.2f} meV, F {f:.2f} meV/Å", flush=True)
+    print(f"\nepochs per run: {args.epochs}; test MAE on all 1000 frames of test_01")
+    print(
+        "| molecule | variant | params | aspirin ms/call | energy MAE (meV) | force MAE (meV/Å) "
+        "| seeds | minutes |"
+    )
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for molecule in args.molecules:
+        for variant in args.variants:
+            mine = np.array([r[3:] for r in rows if r[:2] == (molecule, variant)])
+            e, f, minutes = mine.T
+            params, ms = costs[variant]
+            print(
+                f"| {molecule} | {variant} | {params} | {ms:.1f} | {_mean_sd(e)} | {_mean_sd(f)} "
+                f"| {len(e)} | {minutes.mean():.1f} |"
+            )
+
+
+def _mean_sd(x: np.ndarray) -> str:
+    return f"{x.mean():.2f} ± {x.std(ddof=1):.2f}" if len(x) > 1 else f"{x.mean():.2f}"
+
+
+if __name__ == "__main__":
+    main()

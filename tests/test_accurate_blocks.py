@@ -1,0 +1,104 @@
+"""Physics checks of the optional blocks: node-wise product and Bessel radial basis."""
+
+import numpy as np
+import pytest
+import torch
+from ase import Atoms
+from ase.build import bulk
+from helpers import (
+    calc,
+    check_e3_equivariance,
+    check_permutation_invariance,
+    energy_forces,
+    ethanol,
+    finite_difference_forces,
+    finite_difference_stress,
+    small_model,
+)
+
+from se3t_calc.nn.product import NodeProduct
+from se3t_calc.nn.radial import bessel_basis
+
+VARIANTS = {
+    "product": dict(product_channels=3),
+    "bessel": dict(radial_basis="bessel"),
+    "both, 3 layers": dict(product_channels=2, radial_basis="bessel", num_layers=3),
+}
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_equivariant_and_exact_forces(name):
+    calculator = calc(small_model(**VARIANTS[name]))
+    atoms = ethanol(4)
+    check_e3_equivariance(atoms, calculator)
+    check_permutation_invariance(atoms, calculator)
+    _, forces = energy_forces(atoms, calculator)
+    np.testing.assert_allclose(forces, finite_difference_forces(atoms, calculator), atol=1e-6)
+
+
+def test_periodic_stress_with_both_blocks():
+    atoms = bulk("Si", "diamond", a=5.3, cubic=True)
+    atoms.rattle(0.15, seed=2)
+    calculator = calc(small_model(species=["Si"], product_channels=2, radial_basis="bessel"))
+    atoms.calc = calculator
+    expected = finite_difference_stress(atoms, calculator)
+    assert np.abs(expected).max() > 1e-3
+    np.testing.assert_allclose(atoms.get_stress(), expected, atol=1e-8)
+
+
+def test_product_block_changes_the_energy():
+    """Guard: the product is not a no-op (its weights reach the energy)."""
+    plain = small_model(product_channels=3)
+    altered = small_model(product_channels=3)
+    with torch.no_grad():
+        for p in altered.products[0].up.parameters():
+            p.mul_(3.0)
+    atoms = ethanol(1)
+    assert abs(energy_forces(atoms, calc(plain))[0] - energy_forces(atoms, calc(altered))[0]) > 1e-6
+
+
+def test_product_is_quadratic_in_the_features():
+    """Without the residual, scaling the features by s scales the product by s^2."""
+    block = NodeProduct("4x0e+2x1o+2x2e", channels=2).double()
+    x = torch.randn(5, block.down.irreps_in.dim, dtype=torch.float64)
+    quadratic = lambda v: block(v) - v  # noqa: E731
+    torch.testing.assert_close(quadratic(2.0 * x), 4.0 * quadratic(x))
+
+
+def test_bessel_basis_vanishes_smoothly_at_the_cutoff():
+    r_cut = 4.0
+    r = torch.tensor([r_cut - 1e-2, r_cut - 1e-3, r_cut, r_cut + 0.5], dtype=torch.float64)
+    r.requires_grad_(True)
+    basis = bessel_basis(r, r_cut, 8)
+    (grad,) = torch.autograd.grad(basis.sum(), r)
+    assert basis[2:].abs().max() == 0 and grad[2:].abs().max() == 0
+    # sin(n pi r / r_cut) has a root and the envelope a triple root at the cutoff:
+    # value ~ d^4 and slope ~ d^3 at a distance d below it
+    value_ratio = basis[0].abs().max() / basis[1].abs().max()
+    slope_ratio = grad[0].abs() / grad[1].abs()
+    assert 5e3 < value_ratio < 2e4 and 5e2 < slope_ratio < 2e3
+
+
+def test_bessel_basis_finite_at_zero_distance():
+    r = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    basis = bessel_basis(r, 5.0, 4)
+    (grad,) = torch.autograd.grad(basis.sum(), r)
+    expected = np.sqrt(2 / 5.0) * np.pi / 5.0 * np.arange(1, 5)
+    np.testing.assert_allclose(basis.detach().numpy()[0], expected, rtol=1e-12)
+    assert torch.isfinite(grad).all()
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_continuous_across_the_cutoff(name):
+    r_cut = 4.0
+    calculator = calc(small_model(r_cut=r_cut, **VARIANTS[name]))
+    xs = np.linspace(r_cut - 0.3, r_cut + 0.3, 301)
+    trimer = lambda x: Atoms("COH", positions=[[-1.2, 0.1, 0], [0, 0, 0], [x, 0.3, 0.2]])  # noqa: E731
+    results = [energy_forces(trimer(x), calculator) for x in xs]
+    energy = np.array([e for e, _ in results])
+    forces = np.array([f[2, 0] for _, f in results])
+    assert energy.max() - energy.min() > 1e-4
+    # each energy step equals the work of the force (trapezoidal rule, relative error
+    # ~ step^2): a jump in the energy or a kink in the force at the cutoff would break it
+    work = -0.5 * (forces[1:] + forces[:-1]) * (xs[1] - xs[0])
+    np.testing.assert_allclose(np.diff(energy), work, rtol=1e-3, atol=1e-6)
