@@ -39,7 +39,22 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "wide16": ({"hidden_irreps": "64x0e+16x1o+16x2e+16x3o"}, {}),
     "heads8": ({"head_channels": 8}, {}),
     "forces100": ({}, {"forces_weight": 100.0}),
+    "layers3": ({"num_layers": 3}, {}),
 }
+# combinations of the single changes that paid, for the shipped configurations
+WIDE = "64x0e+16x1o+16x2e+16x3o"
+COMBINED: dict[str, tuple[dict, dict]] = {
+    "fast": ({"product_channels": 8, "hidden_irreps": WIDE}, {"atomic_energies": ISOLATED}),
+    "accurate": (
+        {"product_channels": 16, "hidden_irreps": WIDE, "head_channels": 8, "num_layers": 3},
+        {"atomic_energies": ISOLATED},
+    ),
+    "accurate2": (
+        {"product_channels": 16, "hidden_irreps": WIDE, "head_channels": 8},
+        {"atomic_energies": ISOLATED},
+    ),
+}
+VARIANTS.update(COMBINED)
 
 
 def run(molecule: str, variant: str, seed: int, args: argparse.Namespace) -> dict:
