@@ -122,6 +122,7 @@ class SE3TCalculator(Calculator):
             )
         graph = self._atoms_to_graph(self.atoms)
         out = energy_and_derivatives(self._forward, graph, compute_stress=periodic)
+        _check_finite(out, periodic)
         energy = out[keys.TOTAL_ENERGY].detach().double().cpu().numpy()[0]
         self.results = {
             "energy": float(energy),
@@ -146,3 +147,15 @@ class SE3TCalculator(Calculator):
         positions = torch.as_tensor(atoms.positions, dtype=self.dtype).to(self.device)
         self._graph = {**self._graph, keys.POSITIONS: positions}
         return self._graph
+
+
+def _check_finite(out: dict[str, torch.Tensor], periodic: bool) -> None:
+    """Refuse NaN or infinite model outputs (the positions were checked before)."""
+    names = [keys.TOTAL_ENERGY, keys.FORCES] + ([keys.STRESS] if periodic else [])
+    bad = [name for name in names if not bool(torch.isfinite(out[name]).all())]
+    if bad:
+        raise ValueError(
+            f"the model returned non-finite (NaN or inf) {' and '.join(bad)} for finite positions: "
+            "its weights are broken (e.g. NaN in the model file) or the structure is far outside "
+            "what it was trained on"
+        )
