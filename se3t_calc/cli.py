@@ -54,7 +54,9 @@ def _train(args: argparse.Namespace) -> None:
     from se3t_calc.train import train
 
     config, model_settings = train_settings(args)
-    train(config, model_settings, resume=args.resume)
+    given = set(read_config_file(args.config)["train"]) if args.config else set()
+    given |= {f.name for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
+    train(config, model_settings, resume=args.resume, given=given)
 
 
 def _eval(args: argparse.Namespace) -> None:
@@ -424,7 +426,11 @@ def _add_train_parser(sub: Any) -> None:
     )
     train.add_argument("config", nargs="?", default=None, help="TOML or YAML file with [model] and [train]")
     train.add_argument(
-        "--resume", action="store_true", default=False, help="continue from OUTPUT_DIR/last.pt if present"
+        "--resume",
+        action="store_true",
+        default=False,
+        help="continue from OUTPUT_DIR/last.pt if present, with its stored settings; a larger "
+        "--epochs or --max-time extends a finished run; flags that cannot change are refused",
     )
     group = train.add_argument_group("training (TrainConfig)")
     for f in dataclasses.fields(TrainConfig):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -117,3 +119,14 @@ def format_table(summary: dict[str, float], species: Sequence[str]) -> str:
         if mae in summary:
             lines.append(f"{label:<26}{summary[mae]:12.3f}{summary[rmse]:12.3f}")
     return "\n".join(lines)
+
+
+def best_epoch_summary(log: Path, best: Path) -> str:
+    """One line naming the best epoch of a run, its validation errors and the model file."""
+    records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    top = min(records, key=lambda r: r["valid_forces_mae_meV_per_A"])
+    return (
+        f"best model: epoch {top['epoch']} of {records[-1]['epoch']}, validation MAE "
+        f"E {top['valid_energy_mae_meV']:.2f} meV, F {top['valid_forces_mae_meV_per_A']:.2f} meV/Å; "
+        f"saved as {best}"
+    )
