@@ -19,7 +19,7 @@ import numpy as np
 from se3t_calc.allocator import retain_freed_memory
 from se3t_calc.config import INVARIANTS, ModelConfig
 from se3t_calc.dynamics import ENSEMBLES, make_dynamics
-from se3t_calc.pretrained import available_models, model_card, model_path, models_dir
+from se3t_calc.pretrained import NO_MODELS_HINT, available_models, model_card, model_path, models_dir
 from se3t_calc.safety import BlowUpError, MDSafetyCheck
 from se3t_calc.train.config import TrainConfig, read_config_file
 
@@ -283,7 +283,7 @@ def _models(args: argparse.Namespace) -> None:
     """Print the shipped models with their measured test errors."""
     names = available_models()
     if not names:
-        raise FileNotFoundError(f"no shipped models found in {models_dir()}")
+        raise FileNotFoundError(f"no shipped models found in {models_dir()}; {NO_MODELS_HINT}")
     print(f"{'name':<18}{'species':<14}{'test E MAE meV':>15}{'test F MAE meV/Å':>18}  data")
     for name in names:
         card = model_card(name)
