@@ -9,8 +9,11 @@ from se3t_calc.config import ModelConfig
 from se3t_calc.derivatives import energy_and_derivatives
 from se3t_calc.graph import atoms_to_graph
 from se3t_calc.model import SE3TModel
+from se3t_calc.safety import BlowUpError, MDSafetyCheck
 
 __all__ = [
+    "BlowUpError",
+    "MDSafetyCheck",
     "ModelConfig",
     "SE3TCalculator",
     "SE3TModel",
