@@ -57,7 +57,7 @@ def resumed_settings(
     """
     old = stored["metadata"]["training"]["train_config"]
     names = set(old) if names is None else set(names)
-    changed = [n for n in sorted(names) if not _same(n, old[n], getattr(given, n))]
+    changed = [n for n in sorted(names) if not _same(n, old.get(n), getattr(given, n))]
     model_changed = [n for n in sorted(given_model) if given_model[n] != stored["config"].get(n)]
     frozen = [n for n in changed if n not in MUTABLE] + model_changed
     if frozen:
@@ -68,7 +68,7 @@ def resumed_settings(
         )
     updates = {n: getattr(given, n) for n in changed}
     config = TrainConfig.from_dict({**old, **updates})
-    return config, dict(stored["config"]), [f"{n}: {old[n]!r} -> {updates[n]!r}" for n in changed]
+    return config, dict(stored["config"]), [f"{n}: {old.get(n)!r} -> {updates[n]!r}" for n in changed]
 
 
 def _same(name: str, old: Any, new: Any) -> bool:
@@ -82,4 +82,4 @@ def _describe(
 ) -> str:
     if name in model:
         return f"{name} ({old_model.get(name)!r} -> {model[name]!r})"
-    return f"{name} ({old[name]!r} -> {getattr(given, name)!r})"
+    return f"{name} ({old.get(name)!r} -> {getattr(given, name)!r})"
