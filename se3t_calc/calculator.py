@@ -6,6 +6,7 @@ import copy
 import os
 from typing import Any
 
+import numpy as np
 import torch
 from ase import Atoms
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
@@ -122,7 +123,6 @@ class SE3TCalculator(Calculator):
             )
         graph = self._atoms_to_graph(self.atoms)
         out = energy_and_derivatives(self._forward, graph, compute_stress=periodic)
-        _check_finite(out, periodic)
         energy = out[keys.TOTAL_ENERGY].detach().double().cpu().numpy()[0]
         self.results = {
             "energy": float(energy),
@@ -132,6 +132,7 @@ class SE3TCalculator(Calculator):
         }
         if periodic:
             self.results["stress"] = voigt_6(out[keys.STRESS][0]).detach().double().cpu().numpy()
+        _check_finite(self.results)
 
     def _atoms_to_graph(self, atoms: Atoms) -> dict[str, torch.Tensor]:
         """Graph tensors; edges are reused while the skin neighbour list is valid."""
@@ -149,10 +150,10 @@ class SE3TCalculator(Calculator):
         return self._graph
 
 
-def _check_finite(out: dict[str, torch.Tensor], periodic: bool) -> None:
+def _check_finite(results: dict[str, Any]) -> None:
     """Refuse NaN or infinite model outputs (the positions were checked before)."""
-    names = [keys.TOTAL_ENERGY, keys.FORCES] + ([keys.STRESS] if periodic else [])
-    bad = [name for name in names if not bool(torch.isfinite(out[name]).all())]
+    bad = [name for name in ("energy", "forces", "stress") if name in results]
+    bad = [name for name in bad if not np.isfinite(results[name]).all()]
     if bad:
         raise ValueError(
             f"the model returned non-finite (NaN or inf) {' and '.join(bad)} for finite positions: "

@@ -58,7 +58,7 @@ def energy_and_derivatives(
     if compute_stress:
         d_strain = _zero_if_none(grads[1], inputs[1])
         volume = torch.linalg.det(cell).abs().view(-1, 1, 1)
-        volume = torch.where(volume > 0, volume, torch.ones_like(volume))  # molecules: no volume
+        volume = torch.where(volume > 0, volume, torch.ones_like(volume))  # molecules: no stress
         periodic = data[keys.PBC].all(dim=1).view(-1, 1, 1)
         out[keys.VIRIAL] = -d_strain
         out[keys.STRESS] = torch.where(periodic, d_strain / volume, torch.full_like(d_strain, torch.nan))

@@ -104,7 +104,7 @@ def test_nan_weights_are_refused_not_returned():
         model.readout.mlp.layer0.weight.fill_(float("nan"))
     atoms = ethanol()
     atoms.calc = calc(model)
-    with pytest.raises(ValueError, match=r"non-finite \(NaN or inf\) total_energy and forces"):
+    with pytest.raises(ValueError, match=r"non-finite \(NaN or inf\) energy and forces"):
         atoms.get_potential_energy()
 
 
