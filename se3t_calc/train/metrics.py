@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -121,12 +120,20 @@ def format_table(summary: dict[str, float], species: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-def best_epoch_summary(log: Path, best: Path) -> str:
-    """One line naming the best epoch of a run, its validation errors and the model file."""
-    records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-    top = min(records, key=lambda r: r["valid_forces_mae_meV_per_A"])
+def best_epoch_summary(record: dict[str, float], epochs: int, path: str | Path) -> str:
+    """One line naming the best epoch of a run, its validation errors and the model file.
+
+    Parameters
+    ----------
+    record : dict
+        The epoch's log record, as stored in the best model's training metadata.
+    epochs : int
+        Epochs the run trained.
+    path : str or Path
+        The best model file.
+    """
     return (
-        f"best model: epoch {top['epoch']} of {records[-1]['epoch']}, validation MAE "
-        f"E {top['valid_energy_mae_meV']:.2f} meV, F {top['valid_forces_mae_meV_per_A']:.2f} meV/Å; "
-        f"saved as {best}"
+        f"best model: epoch {record['epoch']} of {epochs}, validation MAE "
+        f"E {record['valid_energy_mae_meV']:.2f} meV, F {record['valid_forces_mae_meV_per_A']:.2f} meV/Å; "
+        f"saved as {path}"
     )

@@ -402,8 +402,8 @@ def _report_changes(trainer: Trainer, changes: list[str]) -> None:
 
 def _finish(trainer: Trainer, out: Path) -> None:
     learning_curve(out / LOG, out / "learning_curve.png")
-    print(best_epoch_summary(out / LOG, out / BEST), flush=True)
     best = read_checkpoint(out / BEST)
+    print(best_epoch_summary(best["metadata"]["training"]["metrics"], trainer.epoch, out / BEST), flush=True)
     test = trainer.data.test
     if test is None:
         return
