@@ -71,6 +71,19 @@ def resumed_settings(
     return config, dict(stored["config"]), [f"{n}: {old.get(n)!r} -> {updates[n]!r}" for n in changed]
 
 
+def describe_changes(changes: list[str], config: TrainConfig, *, new_rate: float, old_rate: float) -> str:
+    """What a resumed run kept and changed, and where its learning rate goes on (cosine)."""
+    if not changes:
+        return "all stored settings kept"
+    lines = ["stored settings kept, except: " + "; ".join(changes)]
+    if config.schedule == "cosine":
+        lines.append(
+            f"cosine schedule stretched over the new budget: the learning rate goes on from {new_rate:.3g} "
+            f"(it was {old_rate:.3g}) down to {config.min_lr_factor * config.lr:.3g}"
+        )
+    return "\n".join(lines)
+
+
 def _same(name: str, old: Any, new: Any) -> bool:
     if name in _PATHS and isinstance(old, str) and isinstance(new, str) and old != "fit" != new:
         return Path(old).resolve() == Path(new).resolve()

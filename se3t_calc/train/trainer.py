@@ -40,7 +40,7 @@ from se3t_calc.train.loss import loss_terms, weighted_total
 from se3t_calc.train.metrics import best_epoch_summary, format_table
 from se3t_calc.train.plots import learning_curve
 from se3t_calc.train.prepare import Prepared, prepare
-from se3t_calc.train.resume import resumed_settings
+from se3t_calc.train.resume import describe_changes, resumed_settings
 from se3t_calc.train.schedule import LearningRateSchedule
 
 BEST, LAST, LOG = "best.pt", "last.pt", "metrics.jsonl"
@@ -372,7 +372,8 @@ def _run(
         trainer.load_state_dict(state["training_state"])
         _truncate_log(out / LOG, trainer.epoch)
         trainer.say(f"resuming {out / LAST} after epoch {trainer.epoch} ({trainer.elapsed:.0f} s)")
-        _report_changes(trainer, changes)
+        rate = trainer.schedule.rate(trainer.step, trainer.elapsed)
+        trainer.say(describe_changes(changes, config, new_rate=rate, old_rate=trainer._lr()))
     elif cluster.is_main:
         out.mkdir(parents=True, exist_ok=True)
         (out / LOG).unlink(missing_ok=True)
@@ -384,20 +385,6 @@ def _run(
     if cluster.is_main:
         _finish(trainer, out)
     return out / BEST
-
-
-def _report_changes(trainer: Trainer, changes: list[str]) -> None:
-    """Print which stored settings a resumed run changed, and where its learning rate goes on."""
-    if not changes:
-        trainer.say("all stored settings kept")
-        return
-    trainer.say("stored settings kept, except: " + "; ".join(changes))
-    if trainer.config.schedule == "cosine":
-        rate = trainer.schedule.rate(trainer.step, trainer.elapsed)
-        trainer.say(
-            f"cosine schedule stretched over the new budget: the learning rate goes on from {rate:.3g} "
-            f"(it was {trainer._lr():.3g}) down to {trainer.config.min_lr_factor * trainer.config.lr:.3g}"
-        )
 
 
 def _finish(trainer: Trainer, out: Path) -> None:
