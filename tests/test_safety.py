@@ -109,3 +109,19 @@ def test_md_starts_from_an_rmd17_npz(tmp_path, capsys):
     main(["md", "rmd17-ethanol", str(tmp_path / "ethanol.npz"), "--steps", "4", "--log-every", "2"])
     steps = [line.split()[0] for line in capsys.readouterr().out.splitlines() if line.strip()[:1].isdigit()]
     assert steps[:3] == ["0", "2", "4"]
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"timestep_fs": -0.5}, "timestep_fs must be > 0, got -0.5"),
+        ({"temperature_K": -100}, "temperature_K must be >= 0, got -100"),
+        ({"friction_per_fs": float("nan")}, "friction_per_fs must be >= 0, got nan"),
+    ],
+)
+def test_make_dynamics_refuses_unphysical_settings(setting, message):
+    from se3t_calc.dynamics import make_dynamics
+
+    atoms, _ = _watched()
+    with pytest.raises(ValueError, match=message):
+        make_dynamics(atoms, "langevin", **setting)
