@@ -6,8 +6,11 @@ cd "$(dirname "$0")/.."
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
+# PyTorch's CPU build: from PyPI, pip on Linux takes the CUDA build and its CUDA libraries (gigabytes).
+# TORCH_INDEX_URL= (empty) takes the default index, e.g. where a local mirror serves CPU wheels.
+index=${TORCH_INDEX_URL-https://download.pytorch.org/whl/cpu}
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
-    .venv/bin/python -m pip install --quiet torch==2.13.0
+    .venv/bin/python -m pip install --quiet torch ${index:+--index-url "$index"}
 fi
 .venv/bin/python -m pip install --quiet -e ".[test]"
 .venv/bin/se3t models

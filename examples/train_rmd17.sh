@@ -5,14 +5,26 @@
 #   bash examples/train_rmd17.sh [MOLECULE] [TIME_BUDGET] [extra se3t train flags...]
 #   bash examples/train_rmd17.sh ethanol 60m --threads 2
 #
-# RMD17_DIR points to the folder with rmd17_<molecule>_<train|test>_01.npz
-# (default: ../shared/data/rmd17); PYTHON to the interpreter with se3t_calc installed.
+# RMD17_DIR points to the folder with rmd17_<molecule>_<train|test>_01.npz, or the one
+# above it (default: ../shared/data/rmd17); PYTHON to the interpreter with se3t_calc
+# installed. Files with fewer than 1000 frames need --train-size (or --train-size none)
+# and --valid-size to fit them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 molecule=${1:-ethanol}
 budget=${2:-60m}
 shift $(( $# < 2 ? $# : 2 ))
 data=${RMD17_DIR:-../shared/data/rmd17}
+if [ ! -f "$data/rmd17_${molecule}_train_01.npz" ] && [ -f "$data/rmd17/rmd17_${molecule}_train_01.npz" ]; then
+    data="$data/rmd17"   # RMD17_DIR named the folder above the files
+fi
+for split in train test; do
+    if [ ! -f "$data/rmd17_${molecule}_${split}_01.npz" ]; then
+        echo "train_rmd17.sh: no $data/rmd17_${molecule}_${split}_01.npz; set RMD17_DIR to the folder" \
+            "holding rmd17_<molecule>_<train|test>_01.npz (e.g. RMD17_DIR=/data/rmd17 bash $0 $molecule)" >&2
+        exit 1
+    fi
+done
 python=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python )}
 "$python" -m se3t_calc.cli train examples/rmd17.toml \
     --train-file "$data/rmd17_${molecule}_train_01.npz" \

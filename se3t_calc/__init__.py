@@ -4,14 +4,18 @@ __version__ = "0.1.0"
 
 from se3t_calc.allocator import retain_freed_memory
 from se3t_calc.calculator import SE3TCalculator
-from se3t_calc.checkpoint import load_model, save_model
+from se3t_calc.checkpoint import ModelFileError, load_model, save_model
 from se3t_calc.config import ModelConfig
 from se3t_calc.derivatives import energy_and_derivatives
 from se3t_calc.graph import atoms_to_graph
 from se3t_calc.model import SE3TModel
+from se3t_calc.safety import BlowUpError, MDSafetyCheck
 
 __all__ = [
+    "BlowUpError",
+    "MDSafetyCheck",
     "ModelConfig",
+    "ModelFileError",
     "SE3TCalculator",
     "SE3TModel",
     "__version__",

@@ -6,6 +6,7 @@ import copy
 import os
 from typing import Any
 
+import numpy as np
 import torch
 from ase import Atoms
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
@@ -131,6 +132,7 @@ class SE3TCalculator(Calculator):
         }
         if periodic:
             self.results["stress"] = voigt_6(out[keys.STRESS][0]).detach().double().cpu().numpy()
+        _check_finite(self.results)
 
     def _atoms_to_graph(self, atoms: Atoms) -> dict[str, torch.Tensor]:
         """Graph tensors; edges are reused while the skin neighbour list is valid."""
@@ -146,3 +148,15 @@ class SE3TCalculator(Calculator):
         positions = torch.as_tensor(atoms.positions, dtype=self.dtype).to(self.device)
         self._graph = {**self._graph, keys.POSITIONS: positions}
         return self._graph
+
+
+def _check_finite(results: dict[str, Any]) -> None:
+    """Refuse NaN or infinite model outputs (the positions were checked before)."""
+    bad = [name for name in ("energy", "forces", "stress") if name in results]
+    bad = [name for name in bad if not np.isfinite(results[name]).all()]
+    if bad:
+        raise ValueError(
+            f"the model returned non-finite (NaN or inf) {' and '.join(bad)} for finite positions: "
+            "its weights are broken (e.g. NaN in the model file) or the structure is far outside "
+            "what it was trained on"
+        )

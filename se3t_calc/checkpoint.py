@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import pickle
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +18,7 @@ from se3t_calc.config import ModelConfig
 from se3t_calc.model import SE3TModel
 from se3t_calc.pretrained import model_path
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: sha256 checksum of config and weights
 UNITS = {"energy": "eV", "length": "Å", "forces": "eV/Å", "stress": "eV/Å^3"}
 
 
@@ -23,14 +27,16 @@ def model_to_dict(model: SE3TModel, metadata: dict[str, Any] | None = None) -> d
     from se3t_calc import __version__
 
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    config = model.config.to_dict()
     return {
         "format_version": FORMAT_VERSION,
+        "checksum": weights_checksum(config, state),
         "versions": {
             "se3t_calc": __version__,
             "torch": str(torch.__version__),
             "e3nn": str(e3nn.__version__),
         },
-        "config": model.config.to_dict(),
+        "config": config,
         "state_dict": state,
         "metadata": {
             "species": list(model.config.species),
@@ -65,10 +71,17 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> None:
             torch.save(obj, handle)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; a model file is not
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -79,25 +92,120 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     tmp.replace(path)
 
 
+class ModelFileError(ValueError):
+    """A model file that cannot be read, is corrupted, or is not an se3t_calc model file."""
+
+
+def weights_checksum(config: dict[str, Any], state_dict: dict[str, torch.Tensor]) -> str:
+    """sha256 (hex) of the model configuration and every weight: name, dtype, shape and bytes.
+
+    Parameters
+    ----------
+    config : dict
+        :meth:`ModelConfig.to_dict` output.
+    state_dict : dict of str to torch.Tensor
+        The model's weights and buffers.
+    """
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
+    for name in sorted(state_dict):
+        tensor = state_dict[name].detach().cpu().contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(tensor.view(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
+
+
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Load a checkpoint dict (a file, or a shipped model's name) safely, in the current format."""
+    """Load a checkpoint dict (a file, or a shipped model's name) safely, in the current format.
+
+    Raises
+    ------
+    FileNotFoundError
+        Neither a file nor a shipped model.
+    ModelFileError
+        Empty, truncated or corrupted file, a payload that is not plain data, an
+        unknown or newer format, missing fields, or weights that do not match the
+        stored checksum; the message names the file and the problem.
+    """
     path = model_path(path)
-    data = torch.load(path, map_location="cpu", weights_only=True)
+    data = _torch_load(path)
     if not isinstance(data, dict) or "format_version" not in data:
-        raise ValueError(f"{path} is not an se3t_calc model file (no format_version)")
+        raise ModelFileError(f"{path} is not an se3t_calc model file (no format_version)")
     version = data["format_version"]
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ModelFileError(f"{path}: format_version must be an integer, got {version!r}")
     if version > FORMAT_VERSION:
-        raise ValueError(
+        raise ModelFileError(
             f"{path} has model format {version}, newer than this se3t_calc reads "
             f"({FORMAT_VERSION}); upgrade se3t_calc"
         )
-    return _MIGRATIONS.get(version, _identity)(data)
+    if version not in _MIGRATIONS and version != FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path} has model format {version}, which no se3t_calc release wrote; "
+            f"readable formats are {sorted([*_MIGRATIONS, FORMAT_VERSION])}"
+        )
+    _check_fields(path, data)
+    while data["format_version"] != FORMAT_VERSION:
+        data = _MIGRATIONS[data["format_version"]](data)
+    _verify_checksum(path, data)
+    return data
+
+
+def _torch_load(path: Path) -> Any:
+    """``torch.load(weights_only=True)`` with every failure turned into a :class:`ModelFileError`."""
+    if path.stat().st_size == 0:
+        raise ModelFileError(f"{path} is empty (0 bytes): not a model file; write or copy it again")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise ModelFileError(
+            f"{path} holds Python objects other than tensors and plain data, so it is not an "
+            "se3t_calc model file; do not load it with weights_only=False (that runs code from the file)"
+        ) from None
+    except Exception as err:  # torch raises OSError, RuntimeError, EOFError, KeyError, ... on bad bytes
+        raise ModelFileError(
+            f"{path} cannot be read as a model file: truncated or corrupted "
+            f"({type(err).__name__}: {err}); write or copy it again"
+        ) from None
+
+
+_REQUIRED = {"config": dict, "state_dict": dict, "metadata": dict, "versions": dict}
+
+
+def _check_fields(path: Path, data: dict[str, Any]) -> None:
+    missing = [key for key in _REQUIRED if key not in data]
+    if missing:
+        raise ModelFileError(f"{path}: model file lacks {missing}; it is incomplete or not a model file")
+    for key, kind in _REQUIRED.items():
+        if not isinstance(data[key], kind):
+            raise ModelFileError(
+                f"{path}: {key!r} is a {type(data[key]).__name__}, expected a {kind.__name__}"
+            )
+    species = data["metadata"].get("species")
+    if species is not None and list(species) != list(data["config"].get("species", [])):
+        raise ModelFileError(
+            f"{path}: metadata species {list(species)} differ from the configuration's "
+            f"{data['config'].get('species')}; the file is inconsistent"
+        )
+
+
+def _verify_checksum(path: Path, data: dict[str, Any]) -> None:
+    stored = data.get("checksum")
+    if stored != weights_checksum(data["config"], data["state_dict"]):
+        raise ModelFileError(
+            f"{path}: configuration or weights do not match the checksum stored in the file "
+            "(corrupted or edited); use an intact copy"
+        )
 
 
 def model_from_dict(data: dict[str, Any]) -> SE3TModel:
     """Rebuild a model from :func:`model_to_dict` output."""
     model = SE3TModel(ModelConfig.from_dict(data["config"]))
-    model.load_state_dict(data["state_dict"])
+    try:
+        model.load_state_dict(data["state_dict"])
+    except RuntimeError as err:  # missing, unexpected or mis-shaped weights
+        raise ModelFileError(
+            f"weights do not fit the model configuration (species {data['config']['species']}): {err}"
+        ) from None
     return model
 
 
@@ -115,14 +223,18 @@ def load_model(
         Cast parameters (e.g. ``torch.float64``); default keeps the stored dtype.
     """
     data = read_checkpoint(path)
-    model = model_from_dict(data)
+    try:
+        model = model_from_dict(data)
+    except ValueError as err:
+        raise ModelFileError(f"{model_path(path)}: {err}") from None
     model.metadata = data["metadata"]
     return model.to(device=device, dtype=dtype).eval()
 
 
-def _identity(data: dict[str, Any]) -> dict[str, Any]:
-    return data
+def migrate_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Format 1 -> 2: add the checksum of the configuration and weights (unchanged)."""
+    return {**data, "format_version": 2, "checksum": weights_checksum(data["config"], data["state_dict"])}
 
 
-# format version -> function upgrading a dict of that version to FORMAT_VERSION
-_MIGRATIONS: dict[int, Any] = {}
+# format version -> function upgrading a dict of that version to the next one
+_MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: migrate_v1_to_v2}

@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import json
-import signal
 import sys
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from se3t_calc.allocator import retain_freed_memory
+from se3t_calc.cli_common import (
+    MODEL_HELP,
+    STRUCTURE_HELP,
+    ShowDefaults,
+    make_calculator,
+    positive,
+    read_inputs,
+)
+from se3t_calc.cli_md import add_md_parser
 from se3t_calc.config import INVARIANTS, ModelConfig
-from se3t_calc.dynamics import ENSEMBLES, make_dynamics
-from se3t_calc.pretrained import available_models, model_card, model_path
+from se3t_calc.pretrained import NO_MODELS_HINT, available_models, model_card, models_dir
+from se3t_calc.safety import BlowUpError
 from se3t_calc.train.config import TrainConfig, read_config_file
 
 
@@ -53,20 +56,31 @@ def _train(args: argparse.Namespace) -> None:
     from se3t_calc.train import train
 
     config, model_settings = train_settings(args)
-    train(config, model_settings, resume=args.resume)
+    given = set(read_config_file(args.config)["train"]) if args.config else set()
+    given |= {f.name for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
+    train(config, model_settings, resume=args.resume, given=given)
 
 
 def _eval(args: argparse.Namespace) -> None:
+    import torch
+
     from se3t_calc.calculator import resolve_device, resolve_dtype
     from se3t_calc.checkpoint import load_model
     from se3t_calc.train import GraphDataset, evaluate, format_table, read_structures
+    from se3t_calc.train.metrics import energy_profile
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device, dtype = resolve_device(args.device), resolve_dtype(args.dtype)
     model = load_model(args.model, device=device, dtype=dtype)
     for p in model.parameters():
         p.requires_grad_(False)
     structures = read_structures(
-        args.data, energy_key=args.energy_key, forces_key=args.forces_key, stress_key=args.stress_key
+        args.data,
+        energy_key=args.energy_key,
+        forces_key=args.forces_key,
+        stress_key=args.stress_key,
+        require_forces=False,
     )
     dataset = GraphDataset(structures, model.config.species, model.config.r_cut)
     errors = evaluate(model, dataset, batch_size=args.batch_size, device=device, dtype=dtype)
@@ -76,32 +90,13 @@ def _eval(args: argparse.Namespace) -> None:
     else:
         print(f"{args.model} on {args.data} ({args.dtype}, {device}):")
         print(format_table(summary, model.config.species))
+        if not errors.forces:
+            print(f"no forces in {args.data}: energies only; energy profile, each relative to its minimum:")
+            print(energy_profile(errors))
     if args.parity:
         from se3t_calc.train.plots import parity_plot
 
         parity_plot(errors, args.parity)
-
-
-def _read_inputs(args: argparse.Namespace) -> Any:
-    """Check that the model and structure files exist; return the structure's first frame."""
-    from ase.io import read
-
-    model_path(args.model)
-    if not Path(args.structure).is_file():
-        raise FileNotFoundError(f"structure file not found: {args.structure}")
-    return read(args.structure, index=0)
-
-
-def _calculator(args: argparse.Namespace, **kwargs: Any) -> Any:
-    """SE3TCalculator from ``--model``, ``--device`` and ``--dtype``, after ``--threads``."""
-    import torch
-
-    from se3t_calc import SE3TCalculator
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    retain_freed_memory()  # the command is the whole process: its allocator is ours to set
-    return SE3TCalculator(args.model, device=args.device, dtype=args.dtype, **kwargs)
 
 
 def _relax(args: argparse.Namespace) -> None:
@@ -109,12 +104,18 @@ def _relax(args: argparse.Namespace) -> None:
     from ase.io import write
     from ase.optimize import BFGS, FIRE, LBFGS
 
-    atoms = _read_inputs(args)
+    existing = [name for name in (args.out, args.path) if Path(name).exists()]
+    if existing and not args.overwrite:
+        raise ValueError(
+            f"{' and '.join(existing)} already exist(s); pass --overwrite to replace, "
+            "or choose other --out / --path files"
+        )
+    atoms = read_inputs(args)
     if args.cell and not atoms.pbc.all():
         raise ValueError(
             f"--cell needs a 3-D periodic structure; {args.structure} has pbc={atoms.pbc.tolist()}"
         )
-    atoms.calc = _calculator(args)
+    atoms.calc = make_calculator(args)
     target: Any = FrechetCellFilter(atoms) if args.cell else atoms
     optimizer = {"bfgs": BFGS, "fire": FIRE, "lbfgs": LBFGS}[args.optimizer](target, logfile="-")
     path = Path(args.path)
@@ -125,99 +126,17 @@ def _relax(args: argparse.Namespace) -> None:
     write(args.out, atoms, format="extxyz")
     fmax = float(np.linalg.norm(atoms.get_forces(), axis=1).max())
     status = "converged" if converged else f"NOT converged in {args.steps} steps"
-    print(f"{status}: E = {atoms.get_potential_energy():.6f} eV, max force {fmax:.4f} eV/Å; wrote {args.out}")
+    print(f"{status}: E = {atoms.get_potential_energy():.6f} eV, max force {fmax:.4f} eV/Å")
+    print(f"wrote the relaxed structure to {Path(args.out).resolve()}, every step to {path.resolve()}")
     if not converged:
         sys.exit(1)
-
-
-def _md(args: argparse.Namespace) -> None:
-    atoms = _read_inputs(args)
-    atoms.calc = _calculator(args, skin=args.skin, compile=args.compile)
-    dyn = make_dynamics(
-        atoms,
-        args.ensemble,
-        timestep_fs=args.timestep_fs,
-        temperature_K=args.temperature_K,
-        friction_per_fs=args.friction,
-        tdamp_fs=args.tdamp_fs,
-        seed=args.seed,
-    )
-    if args.out:
-        _attach_trajectory(dyn, atoms, Path(args.out), args.log_every)
-    with open(args.log, "w") if args.log else contextlib.nullcontext() as log:
-        streams = [sys.stdout] + ([log] if log else [])
-        _run_md(dyn, atoms, args, streams)
-
-
-def _run_md(dyn: Any, atoms: Any, args: argparse.Namespace, streams: list) -> None:
-    """Run, printing step, time, energies and temperature every ``--log-every`` steps."""
-    from se3t_calc.progress import ProgressBar
-
-    bar = ProgressBar(args.steps, "md")
-
-    def say(line: str) -> None:
-        bar.close()
-        for stream in streams:
-            print(line, file=stream, flush=True)
-
-    def report() -> None:
-        epot, ekin = atoms.get_potential_energy(), atoms.get_kinetic_energy()
-        t_ps, temp = dyn.nsteps * args.timestep_fs / 1000, atoms.get_temperature()
-        say(f"{dyn.nsteps:8d} {t_ps:9.4f} {epot:14.5f} {ekin:10.5f} {epot + ekin:14.5f} {temp:8.1f}")
-
-    say(f"{'step':>8} {'time/ps':>9} {'Epot/eV':>14} {'Ekin/eV':>10} {'Etot/eV':>14} {'T/K':>8}")
-    dyn.attach(report, interval=args.log_every)
-    dyn.attach(lambda: bar.update(dyn.nsteps, f"T {atoms.get_temperature():.0f} K"), interval=1)
-    start = time.perf_counter()
-    with _stop_on_interrupt() as stop:
-        for _ in dyn.irun(args.steps):  # observers (log, trajectory) have run for this step
-            if stop.is_set():
-                say(f"interrupted after {dyn.nsteps} steps; the trajectory holds every frame written so far")
-                break
-    bar.close()
-    elapsed = time.perf_counter() - start
-    print(f"{dyn.nsteps} steps in {elapsed:.1f} s ({1000 * elapsed / max(dyn.nsteps, 1):.2f} ms/step)")
-
-
-@contextlib.contextmanager
-def _stop_on_interrupt() -> Iterator[threading.Event]:
-    """The first Ctrl-C sets the event (the caller stops at a step boundary); a second one raises."""
-    stop = threading.Event()
-
-    def handler(signum: int, frame: Any) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield stop
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def _attach_trajectory(dyn: Any, atoms: Any, path: Path, interval: int) -> None:
-    """Frames every ``interval`` steps: ASE ``.traj``, else appended with ``ase.io.write``."""
-    from ase.io import Trajectory, write
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.unlink(missing_ok=True)
-    if path.suffix == ".traj":
-        dyn.attach(Trajectory(path, "w", atoms), interval=interval)
-        return
-    # whole frames appended one at a time: the file stays readable if the run is stopped
-    dyn.attach(lambda: write(path, atoms, append=True), interval=interval)
-
-
-MODEL_HELP = "model file (.pt) or the name of a shipped model (see se3t models)"
 
 
 def _models(args: argparse.Namespace) -> None:
     """Print the shipped models with their measured test errors."""
     names = available_models()
     if not names:
-        print("no shipped models found")
-        return
+        raise FileNotFoundError(f"no shipped models found in {models_dir()}; {NO_MODELS_HINT}")
     print(f"{'name':<18}{'species':<14}{'test E MAE meV':>15}{'test F MAE meV/Å':>18}  data")
     for name in names:
         card = model_card(name)
@@ -230,59 +149,52 @@ def _models(args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """Argument parser of the ``se3t`` command."""
+    from se3t_calc import __version__
+
     parser = argparse.ArgumentParser(prog="se3t", description="se3t_calc command line")
+    parser.add_argument("--version", action="version", version=f"se3t_calc {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    init = sub.add_parser("init", help="write an untrained model file")
+    init = sub.add_parser("init", help="write an untrained model file", formatter_class=ShowDefaults)
     init.add_argument("output", help="model file to write (.pt)")
     init.add_argument("--species", nargs="+", required=True, help="chemical symbols, e.g. H C O")
-    init.add_argument("--r-cut", type=float, default=5.0, help="cutoff radius in Å")
-    init.add_argument("--invariant", choices=INVARIANTS, default="mixed")
-    init.add_argument("--seed", type=int, default=0)
+    init.add_argument("--r-cut", type=positive(float), default=5.0, help="cutoff radius in Å")
+    init.add_argument(
+        "--invariant", choices=INVARIANTS, default="mixed", help="distance invariant of the heads"
+    )
+    init.add_argument("--seed", type=int, default=0, help="seed of the random weights")
     init.set_defaults(func=_init)
 
     _add_train_parser(sub)
     _add_eval_parser(sub)
-    sub.add_parser("models", help="list the shipped models and their test errors").set_defaults(func=_models)
+    sub.add_parser(
+        "models",
+        help="list the shipped models and their test errors",
+        description="List the trained models shipped with se3t_calc, which MODEL arguments and "
+        "SE3TCalculator accept by name, with their test errors and test data.",
+    ).set_defaults(func=_models)
+    add_md_parser(sub)
+    _add_relax_parser(sub)
+    return parser
 
-    md = sub.add_parser("md", help="molecular dynamics of a structure with a model")
-    md.add_argument("model", help=MODEL_HELP)
-    md.add_argument("structure", help="any file ase.io.read understands; the first frame is used")
-    md.add_argument("--ensemble", choices=ENSEMBLES, default="langevin")
-    md.add_argument("--temperature-K", type=float, default=300.0)
-    md.add_argument("--timestep-fs", type=float, default=0.5)
-    md.add_argument("--friction", type=float, default=0.01, help="Langevin friction in 1/fs")
-    md.add_argument("--tdamp-fs", type=float, default=50.0, help="Nose-Hoover damping time in fs")
-    md.add_argument("--steps", type=int, default=1000)
-    md.add_argument("--log-every", type=int, default=20, help="print (and save) every N steps")
-    md.add_argument("--out", help="trajectory to write: .traj, or any ase.io format (e.g. .extxyz)")
-    md.add_argument("--log", help="also write the log lines to this file")
-    md.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    md.add_argument(
-        "--dtype", choices=["float32", "float64"], default="float32", help="float32 conserves energy as well"
-    )
-    md.add_argument("--skin", type=float, default=0.0, help="Verlet skin of the neighbour list, Å")
-    md.add_argument(
-        "--compile", action="store_true", help="torch.compile the model: faster steps after a slow first one"
-    )
-    md.add_argument("--threads", type=int, help="CPU threads of torch (default: torch's choice)")
-    md.add_argument("--seed", type=int, default=0)
-    md.set_defaults(func=_md)
 
-    relax = sub.add_parser("relax", help="relax positions (and with --cell the cell) with a model")
+def _add_relax_parser(sub: Any) -> None:
+    relax = sub.add_parser(
+        "relax", help="relax positions (and with --cell the cell) with a model", formatter_class=ShowDefaults
+    )
     relax.add_argument("model", help=MODEL_HELP)
-    relax.add_argument("structure", help="any file ase.io.read understands; the first frame is used")
-    relax.add_argument("--optimizer", choices=["bfgs", "fire", "lbfgs"], default="bfgs")
-    relax.add_argument("--fmax", type=float, default=0.01, help="force threshold, eV/Å")
-    relax.add_argument("--steps", type=int, default=1000, help="maximum optimiser steps")
+    relax.add_argument("structure", help=STRUCTURE_HELP)
+    relax.add_argument("--optimizer", choices=["bfgs", "fire", "lbfgs"], default="bfgs", help="ASE optimiser")
+    relax.add_argument("--fmax", type=positive(float), default=0.01, help="force threshold, eV/Å")
+    relax.add_argument("--steps", type=positive(int), default=1000, help="maximum optimiser steps")
     relax.add_argument("--cell", action="store_true", help="relax the cell too (FrechetCellFilter)")
     relax.add_argument("--out", default="relaxed.extxyz", help="relaxed structure (extxyz)")
     relax.add_argument("--path", default="relax_path.extxyz", help="every step (extxyz)")
+    relax.add_argument("--overwrite", action="store_true", help="replace existing --out and --path files")
     relax.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    relax.add_argument("--dtype", choices=["float32", "float64"], default="float64")
-    relax.add_argument("--threads", type=int, help="CPU threads of torch (default: torch's choice)")
+    relax.add_argument("--dtype", choices=["float32", "float64"], default="float64", help="precision")
+    relax.add_argument("--threads", type=positive(int), help="CPU threads of torch (default: torch's choice)")
     relax.set_defaults(func=_relax)
-    return parser
 
 
 def _add_train_parser(sub: Any) -> None:
@@ -294,14 +206,18 @@ def _add_train_parser(sub: Any) -> None:
     )
     train.add_argument("config", nargs="?", default=None, help="TOML or YAML file with [model] and [train]")
     train.add_argument(
-        "--resume", action="store_true", default=False, help="continue from OUTPUT_DIR/last.pt if present"
+        "--resume",
+        action="store_true",
+        default=False,
+        help="continue from OUTPUT_DIR/last.pt if present, with its stored settings; a larger "
+        "--epochs or --max-time extends a finished run; flags that cannot change are refused",
     )
     group = train.add_argument_group("training (TrainConfig)")
     for f in dataclasses.fields(TrainConfig):
-        _add_field(group, f, f.metadata["help"])
+        _add_field(group, f, f"{f.metadata['help']} (default: {f.default})")
     group = train.add_argument_group("model (ModelConfig)")
     for f in dataclasses.fields(ModelConfig):
-        _add_field(group, f, f"default {f.default!r}" if f.name != "species" else "default: the data's")
+        _add_field(group, f, f"(default: {f.default})" if f.name != "species" else "(default: the data's)")
     train.set_defaults(func=_train)
 
 
@@ -338,15 +254,23 @@ def _optional(parse: Any) -> Any:
 
 
 def _add_eval_parser(sub: Any) -> None:
-    ev = sub.add_parser("eval", help="errors of a model on labelled data")
+    ev = sub.add_parser(
+        "eval",
+        help="errors of a model on labelled data",
+        formatter_class=ShowDefaults,
+        description="Scores energies, and forces and stress where the data have them. For data "
+        "without forces (a torsion scan, a reaction path) it also prints the energy profile, "
+        "model against reference, both relative to their minimum.",
+    )
     ev.add_argument("model", help=MODEL_HELP)
-    ev.add_argument("data", help="rMD17 .npz or any file ase.io.read reads, with energies and forces")
-    ev.add_argument("--energy-key", default="energy")
-    ev.add_argument("--forces-key", default="forces")
-    ev.add_argument("--stress-key", default="stress")
+    ev.add_argument("data", help="rMD17 .npz or any file ase.io.read reads, with energies (and forces)")
+    ev.add_argument("--energy-key", default="energy", help="info key of the reference energies, eV")
+    ev.add_argument("--forces-key", default="forces", help="array key of the reference forces, eV/Å")
+    ev.add_argument("--stress-key", default="stress", help="info key of the reference stress, eV/Å^3")
     ev.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    ev.add_argument("--dtype", choices=["float32", "float64"], default="float64")
-    ev.add_argument("--batch-size", type=int, default=50)
+    ev.add_argument("--dtype", choices=["float32", "float64"], default="float64", help="precision")
+    ev.add_argument("--batch-size", type=positive(int), default=50, help="structures per batch")
+    ev.add_argument("--threads", type=positive(int), help="CPU threads of torch (default: torch's choice)")
     ev.add_argument("--json", action="store_true", help="print the metrics as JSON")
     ev.add_argument("--parity", metavar="PNG", help="write a parity plot")
     ev.set_defaults(func=_eval)
@@ -357,7 +281,7 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, BlowUpError) as err:
         sys.exit(f"se3t {args.command}: error: {err}")
     except KeyboardInterrupt:
         hint = "; continue with the same command and --resume" if args.command == "train" else ""

@@ -29,7 +29,9 @@ def energy_and_derivatives(
     data : dict of str to torch.Tensor
         Graph, see :mod:`se3t_calc.keys`.
     compute_stress : bool
-        Also return ``virial`` and ``stress`` (meaningful for 3-D periodic cells).
+        Also return ``virial`` and ``stress``. Stress is defined only for 3-D
+        periodic cells: for other structures of the batch its entries are NaN
+        (the virial is returned for all).
     training : bool
         Keep the graph of the derivatives so that losses on forces can be
         back-propagated to the parameters.
@@ -57,8 +59,9 @@ def energy_and_derivatives(
         d_strain = _zero_if_none(grads[1], inputs[1])
         volume = torch.linalg.det(cell).abs().view(-1, 1, 1)
         volume = torch.where(volume > 0, volume, torch.ones_like(volume))  # molecules: no stress
+        periodic = data[keys.PBC].all(dim=1).view(-1, 1, 1)
         out[keys.VIRIAL] = -d_strain
-        out[keys.STRESS] = d_strain / volume
+        out[keys.STRESS] = torch.where(periodic, d_strain / volume, torch.full_like(d_strain, torch.nan))
     return out
 
 

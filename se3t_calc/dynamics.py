@@ -51,9 +51,21 @@ def make_dynamics(
     initial_temperature_K : float, optional
         Temperature of the initial velocities if not ``temperature_K``; ``0`` keeps
         the momenta ``atoms`` already has.
+
+    Raises
+    ------
+    ValueError
+        Unknown ensemble, a time step or damping time not > 0, a negative
+        temperature or friction.
     """
     if ensemble not in ENSEMBLES:
         raise ValueError(f"unknown ensemble {ensemble!r}; choose one of {ENSEMBLES}")
+    for name, value, low in (("timestep_fs", timestep_fs, 0), ("tdamp_fs", tdamp_fs, 0)):
+        if not value > low:
+            raise ValueError(f"{name} must be > 0, got {value}")
+    for name, value in (("temperature_K", temperature_K), ("friction_per_fs", friction_per_fs)):
+        if not value >= 0:
+            raise ValueError(f"{name} must be >= 0, got {value}")
     rng = np.random.default_rng(seed)
     start_K = temperature_K if initial_temperature_K is None else initial_temperature_K
     if start_K > 0:

@@ -15,8 +15,8 @@ EDGE_INDEX: Final[str] = "edge_index"  # (2, E) int64, (centre i, neighbour j)
 CELL_SHIFTS: Final[str] = "cell_shifts"  # (E, 3) float, integer lattice shifts S
 # edge vector r_ij = positions[j] - positions[i] + S @ cell, pointing from i to j
 
-NODE_ENERGY: Final[str] = "node_energy"  # (N,) float, per-atom energies, eV
-TOTAL_ENERGY: Final[str] = "total_energy"  # (B,) float, eV
+NODE_ENERGY: Final[str] = "node_energy"  # (N,) float64 whatever the model dtype, per-atom energies, eV
+TOTAL_ENERGY: Final[str] = "total_energy"  # (B,) float64, eV
 FORCES: Final[str] = "forces"  # (N, 3) float, eV/Å
 VIRIAL: Final[str] = "virial"  # (B, 3, 3) float, -dE/d(strain), eV
 STRESS: Final[str] = "stress"  # (B, 3, 3) float, dE/d(strain) / volume, eV/Å^3

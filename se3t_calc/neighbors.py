@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 import vesin
 
+# vesin (0.3-0.6) dies with SIGFPE once atoms span ~1e5 cutoffs along a non-periodic direction
+MAX_SPAN_CUTOFFS = 1e4
+
 
 def neighbor_list(
     positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray, cutoff: float
@@ -30,12 +33,27 @@ def neighbor_list(
         Integer lattice shifts ``S`` with ``r_ij = r_j - r_i + S @ cell``.
     """
     pbc = np.asarray(pbc, dtype=bool)
+    if not pbc.all():
+        _check_span(positions, pbc, cutoff)
     box = np.where(pbc[:, None], cell, 0.0) if pbc.any() else np.zeros((3, 3))
     calculator = vesin.NeighborList(cutoff=float(cutoff), full_list=True)
     i, j, shifts = calculator.compute(
         np.ascontiguousarray(positions, dtype=np.float64), box, pbc.tolist(), quantities="ijS"
     )
     return i.astype(np.int64), j.astype(np.int64), shifts.astype(np.int64)
+
+
+def _check_span(positions: np.ndarray, pbc: np.ndarray, cutoff: float) -> None:
+    """Refuse structures far larger than the cutoff along a non-periodic axis (an atom flew away)."""
+    span = np.where(pbc, 0.0, np.ptp(positions, axis=0))
+    axis = int(np.argmax(span))
+    if span[axis] > MAX_SPAN_CUTOFFS * cutoff:
+        far = int(np.argmax(np.abs(positions[:, axis] - np.median(positions[:, axis]))))
+        raise ValueError(
+            f"atoms span {span[axis]:.3g} Å along {'xyz'[axis]}, more than {MAX_SPAN_CUTOFFS:.0e} times "
+            f"the cutoff ({cutoff} Å); atom {far} is at {positions[far].tolist()}: it has left the "
+            "structure (in MD: a blow-up; reduce the time step or check the model)"
+        )
 
 
 class SkinNeighborList:

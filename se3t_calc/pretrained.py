@@ -8,11 +8,23 @@ from pathlib import Path
 from typing import Any
 
 MODELS_ENV = "SE3T_MODELS_DIR"
+NO_MODELS_HINT = (
+    "they come with a checkout of se3t_calc (models/) and with packages built from one "
+    "(pip install . or a wheel); or set SE3T_MODELS_DIR to a folder of <name>.pt and <name>.json files"
+)
 
 
 def models_dir() -> Path:
-    """Folder of the shipped models: ``$SE3T_MODELS_DIR``, else ``models/`` of the checkout."""
-    return Path(os.environ.get(MODELS_ENV, Path(__file__).resolve().parents[1] / "models"))
+    """Folder of the shipped models.
+
+    ``$SE3T_MODELS_DIR`` if set; else the data package ``se3t_calc/shipped_models`` of an
+    installed wheel (``pip install .`` puts the repository's ``models/`` there); else
+    ``models/`` of the checkout (editable installs).
+    """
+    if MODELS_ENV in os.environ:
+        return Path(os.environ[MODELS_ENV])
+    packaged = Path(__file__).resolve().parent / "shipped_models"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parents[1] / "models"
 
 
 def available_models() -> list[str]:
@@ -41,7 +53,7 @@ def model_path(model: str | os.PathLike) -> Path:
     shipped = models_dir() / f"{model}.pt"
     if isinstance(model, str) and path.name == model and shipped.is_file():
         return shipped
-    names = ", ".join(available_models()) or f"none found in {models_dir()}"
+    names = ", ".join(available_models()) or f"none found in {models_dir()}; {NO_MODELS_HINT}"
     raise FileNotFoundError(f"model file not found: {model} (shipped models: {names})")
 
 

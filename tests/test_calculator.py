@@ -4,7 +4,7 @@ import torch
 from ase import Atoms
 from ase.build import bulk
 from ase.calculators.calculator import PropertyNotImplementedError
-from helpers import calc, ethanol, small_model
+from helpers import calc, energy_forces, ethanol, small_model
 
 from se3t_calc import SE3TCalculator
 
@@ -96,3 +96,27 @@ def test_bad_options_refused():
             SE3TCalculator(small_model(), device="cuda")
     with pytest.raises(FileNotFoundError, match=r"missing\.pt"):
         SE3TCalculator("missing.pt")
+
+
+def test_nan_weights_are_refused_not_returned():
+    model = small_model()
+    with torch.no_grad():
+        model.readout.mlp.layer0.weight.fill_(float("nan"))
+    atoms = ethanol()
+    atoms.calc = calc(model)
+    with pytest.raises(ValueError, match=r"non-finite \(NaN or inf\) energy and forces"):
+        atoms.get_potential_energy()
+
+
+def test_float32_total_energy_is_not_rounded_by_large_reference_energies():
+    from ase.io import read
+    from helpers import DATA
+
+    model = small_model()
+    model.readout.atomic_energies.copy_(torch.tensor([-13.5, -1029.0, -2041.0]))  # exact in float32
+    for atoms in read(DATA / "aspirin_rmd17.xyz", index=":"):  # about -17 500 eV: float32 steps of 2 meV
+        atoms.calc = None
+        e64, f64 = energy_forces(atoms, calc(model))
+        e32, f32 = energy_forces(atoms, calc(model, dtype="float32"))
+        assert abs(e32 - e64) < 1e-4
+        np.testing.assert_allclose(f32, f64, atol=1e-4)

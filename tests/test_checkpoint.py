@@ -4,7 +4,13 @@ import torch
 from helpers import calc, energy_forces, ethanol, small_model
 
 from se3t_calc import SE3TCalculator, load_model, save_model
-from se3t_calc.checkpoint import FORMAT_VERSION, atomic_save
+from se3t_calc.checkpoint import (
+    FORMAT_VERSION,
+    ModelFileError,
+    atomic_save,
+    read_checkpoint,
+    weights_checksum,
+)
 
 
 def test_round_trip_gives_identical_predictions(tmp_path):
@@ -53,3 +59,79 @@ def test_failed_write_keeps_old_file(tmp_path):
         atomic_save({"x": Unsaveable()}, path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]
+
+
+def _saved(tmp_path):
+    path = tmp_path / "model.pt"
+    save_model(small_model(), path)
+    return path
+
+
+def test_empty_and_truncated_files_are_named(tmp_path):
+    path = _saved(tmp_path)
+    whole = path.read_bytes()
+    path.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(ModelFileError, match=r"model\.pt cannot be read as a model file: truncated"):
+        load_model(path)
+    path.write_bytes(b"")
+    with pytest.raises(ModelFileError, match=r"model\.pt is empty \(0 bytes\)"):
+        load_model(path)
+
+
+def test_flipped_weight_byte_fails_the_checksum(tmp_path):
+    path = _saved(tmp_path)
+    data = torch.load(path, weights_only=True)
+    weight = data["state_dict"]["readout.mlp.layer0.weight"]
+    weight.view(-1).view(torch.uint8)[5] ^= 1  # one bit of one float, as a disk error would do
+    torch.save(data, path)
+    with pytest.raises(ModelFileError, match="do not match the checksum"):
+        load_model(path)
+
+
+def test_pickled_payload_is_not_a_model_file(tmp_path):
+    from fractions import Fraction
+
+    path = tmp_path / "pickled.pt"
+    torch.save({"format_version": FORMAT_VERSION, "payload": Fraction(1, 3)}, path)
+    with pytest.raises(ModelFileError, match="not an se3t_calc model file; do not load it with weights_only"):
+        load_model(path)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d.update(format_version=0), "model format 0, which no se3t_calc release wrote"),
+        (lambda d: d.update(format_version="1"), "format_version must be an integer, got '1'"),
+        (lambda d: d.pop("metadata"), r"model file lacks \['metadata'\]"),
+        (lambda d: d["metadata"].update(species=["H", "C"]), r"metadata species \['H', 'C'\] differ"),
+    ],
+)
+def test_bad_format_fields_are_named(tmp_path, edit, message):
+    path = _saved(tmp_path)
+    data = torch.load(path, weights_only=True)
+    edit(data)
+    torch.save(data, path)
+    with pytest.raises(ModelFileError, match=message):
+        load_model(path)
+
+
+def test_weights_of_other_species_are_named(tmp_path):
+    path = _saved(tmp_path)
+    data = torch.load(path, weights_only=True)
+    data["config"]["species"] = data["metadata"]["species"] = ["H", "C"]
+    data["checksum"] = weights_checksum(data["config"], data["state_dict"])
+    torch.save(data, path)
+    with pytest.raises(ModelFileError, match=r"model\.pt: weights do not fit the model configuration"):
+        load_model(path)
+
+
+def test_format_1_is_migrated_with_identical_weights(tmp_path):
+    path = _saved(tmp_path)
+    data = torch.load(path, weights_only=True)
+    old = {k: v for k, v in data.items() if k != "checksum"}
+    torch.save({**old, "format_version": 1}, path)
+    migrated = read_checkpoint(path)
+    assert migrated["format_version"] == FORMAT_VERSION == 2
+    assert migrated["checksum"] == data["checksum"]
+    for key, value in data["state_dict"].items():
+        assert torch.equal(migrated["state_dict"][key], value)

@@ -3,6 +3,8 @@ import sys
 from pathlib import Path
 
 EXAMPLES = Path(__file__).parents[1] / "examples" / "structures"
+# random weights heat a molecule by hundreds of K per step: the blow-up checks would (rightly) stop it
+UNCHECKED = ["--max-temperature-K", "0", "--bond-factor", "0"]
 
 
 def _se3t(*args, cwd):
@@ -30,6 +32,7 @@ def test_init_then_md_prints_steps(tmp_path):
         "cpu",
         "--threads",
         "1",
+        *UNCHECKED,
         cwd=tmp_path,
     )
     assert run.returncode == 0, run.stderr
@@ -100,7 +103,7 @@ def test_md_nose_hoover_writes_extxyz_and_log(tmp_path):
 
     assert _se3t("init", "m.pt", "--species", "H", "C", "O", "--r-cut", "4.0", cwd=tmp_path).returncode == 0
     args = ["md", "m.pt", str(EXAMPLES / "ethanol.xyz"), "--ensemble", "nose-hoover", "--steps", "6"]
-    args += ["--log-every", "3", "--out", "md.extxyz", "--log", "md.log", "--device", "cpu"]
+    args += ["--log-every", "3", "--out", "md.extxyz", "--log", "md.log", "--device", "cpu", *UNCHECKED]
     run = _se3t(*args, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     frames = read(tmp_path / "md.extxyz", index=":")
@@ -134,3 +137,48 @@ def test_md_with_a_shipped_model_stops_cleanly_on_ctrl_c(tmp_path):
 def test_md_bad_option_is_named(tmp_path):
     run = _se3t("md", "rmd17-ethanol", str(EXAMPLES / "ethanol.xyz"), "--ensemble", "npt", cwd=tmp_path)
     assert run.returncode == 2 and "invalid choice: 'npt'" in run.stderr
+
+
+def test_relax_refuses_to_overwrite_earlier_results(tmp_path, monkeypatch, capsys):
+    import pytest
+    from helpers import small_model
+
+    from se3t_calc import save_model
+    from se3t_calc.cli import main
+
+    save_model(small_model(), tmp_path / "m.pt")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "relaxed.extxyz").write_text("earlier result\n")
+    args = ["relax", "m.pt", str(EXAMPLES / "ethanol.xyz"), "--steps", "2", "--device", "cpu"]
+    with pytest.raises(SystemExit, match=r"relaxed\.extxyz already exist\(s\); pass --overwrite"):
+        main(args)
+    assert (tmp_path / "relaxed.extxyz").read_text() == "earlier result\n"
+    with pytest.raises(SystemExit):  # 1: not converged in 2 steps
+        main([*args, "--overwrite"])
+    out = capsys.readouterr().out
+    assert f"wrote the relaxed structure to {tmp_path / 'relaxed.extxyz'}" in out
+    assert f"every step to {tmp_path / 'relax_path.extxyz'}" in out
+
+
+def test_version_and_help_texts_show_defaults(capsys):
+    import pytest
+
+    from se3t_calc import __version__
+    from se3t_calc.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.strip() == f"se3t_calc {__version__}"
+    expected = {
+        "md": ["(default: float32)", "(default: 0.5)", "(default: 1.5)", "blow-up checks"],
+        "relax": ["(default: float64)", "(default: relaxed.extxyz)"],
+        "eval": ["(default: float64)", "--threads", "energy profile"],
+        "models": ["trained models shipped with se3t_calc"],
+        "train": ["(default: 0.01)", "(default: 0.05)", "data loading and the final test"],
+    }
+    for command, phrases in expected.items():
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        for phrase in phrases:
+            assert phrase in text, (command, phrase)

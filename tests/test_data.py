@@ -137,3 +137,17 @@ def test_atomic_energies_least_squares_and_isolated_atoms(tmp_path):
     np.testing.assert_array_equal(isolated_atom_energies(path, ["O", "H"]), [-2035.0, -13.5])
     with pytest.raises(ValueError, match=r"no isolated-atom energy for \['C'\]"):
         isolated_atom_energies(path, ["H", "C"])
+
+
+def test_npz_arrays_of_different_lengths_are_named(tmp_path):
+    np.savez(
+        tmp_path / "short.npz",
+        nuclear_charges=np.array([8, 1, 1]),
+        coords=np.zeros((4, 3, 3)),
+        energies=np.zeros(3),
+        forces=np.zeros((4, 3, 3)),
+    )
+    with pytest.raises(
+        ValueError, match=r"short.npz: arrays of different lengths \{'coords': 4, 'energies': 3"
+    ):
+        read_structures(tmp_path / "short.npz")

@@ -55,3 +55,21 @@ def test_surface_slab_with_thin_periodic_directions():
     np.testing.assert_allclose(
         energy_forces(small, calculator)[1], finite_difference_forces(small, calculator), atol=1e-6
     )
+
+
+def test_stress_is_nan_for_the_non_periodic_structures_of_a_batch():
+    from se3t_calc import atoms_to_graph, energy_and_derivatives
+
+    model = small_model(species=["H", "C", "O", "Si"])
+    crystal = bulk("Si", "diamond", a=5.43, cubic=True)
+    crystal.rattle(0.05, seed=1)
+    slab = crystal.copy()
+    slab.pbc = (True, True, False)
+    graph = atoms_to_graph([ethanol(), crystal, slab], model.config.species, model.config.r_cut)
+    out = energy_and_derivatives(model, graph, compute_stress=True)
+    stress = out["stress"].detach().numpy()
+    assert np.isnan(stress[[0, 2]]).all()
+    alone = calc(model)
+    crystal.calc = alone
+    np.testing.assert_allclose(stress[1], crystal.get_stress(voigt=False), atol=1e-10)
+    assert np.isfinite(out["virial"].detach().numpy()).all()

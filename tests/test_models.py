@@ -96,3 +96,13 @@ def test_se3t_models_lists_names_and_errors(capsys):
     for name in SHIPPED:
         assert f"{model_card(name)['test_metrics']['forces_mae_meV_per_A']:.2f}" in out
         assert name in out
+
+
+def test_no_shipped_models_is_an_error_saying_where_they_come_from(tmp_path, monkeypatch):
+    from se3t_calc.cli import main
+
+    monkeypatch.setenv("SE3T_MODELS_DIR", str(tmp_path))
+    with pytest.raises(SystemExit, match=r"no shipped models found in .*pip install \. or a wheel"):
+        main(["models"])
+    with pytest.raises(FileNotFoundError, match="set SE3T_MODELS_DIR to a folder"):
+        model_path("rmd17-ethanol")

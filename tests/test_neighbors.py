@@ -56,3 +56,24 @@ def test_skin_gives_identical_results_along_md(structure):
         np.testing.assert_allclose(atoms.get_potential_energy(), reference.get_potential_energy(), rtol=1e-13)
         np.testing.assert_allclose(atoms.get_forces(), reference.get_forces(), atol=1e-12)
     assert 1 < skinned.neighbors.num_builds < 20 < fresh.neighbors.num_builds
+
+
+def test_atom_flown_far_away_is_refused_before_the_neighbour_list():
+    """vesin itself dies with SIGFPE here (see neighbors.MAX_SPAN_CUTOFFS): run it in a subprocess."""
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np\n"
+        "from se3t_calc.neighbors import neighbor_list\n"
+        "positions = np.array([[0.0, 0, 0], [1, 0, 0], [5e5, 0, 0]])\n"
+        "try:\n"
+        "    neighbor_list(positions, np.zeros((3, 3)), np.array([False, True, True]), 5.0)\n"
+        "except ValueError as err:\n"
+        "    print(err)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "atoms span 5e+05 Å along x" in run.stdout and "atom 2 is at [500000.0" in run.stdout
+    i, _, _ = neighbor_list(np.array([[0.0, 0, 0], [1, 0, 0], [5e5, 0, 0]]), np.eye(3), np.ones(3, bool), 5.0)
+    assert len(i) > 0  # along periodic directions positions are wrapped: no limit

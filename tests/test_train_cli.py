@@ -166,3 +166,25 @@ def test_training_on_mixed_batches_with_stress(tmp_path):
     )
     log = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert all(np.isfinite(r["train_loss"]) and r["train_stress"] > 0 for r in log)
+
+
+def test_eval_of_an_energy_only_scan_prints_the_profile(tmp_path, capsys):
+    model = small_model(seed=2)
+    save_model(model, tmp_path / "m.pt")
+    frames = read(DATA / "ethanol_rmd17.xyz", index=":5")
+    reference = []
+    for k, atoms in enumerate(frames):
+        atoms.calc = calc(model)
+        reference.append(atoms.get_potential_energy() + 0.001 * k)  # the model is off by k meV
+        atoms.calc = None
+        atoms.info["energy"] = reference[-1]
+    write(tmp_path / "scan.xyz", frames, format="extxyz")
+    main(["eval", str(tmp_path / "m.pt"), str(tmp_path / "scan.xyz"), "--device", "cpu", "--threads", "1"])
+    out = capsys.readouterr().out
+    assert "no forces in" in out and "forces (meV/Å)" not in out
+    ref = 1000 * (np.array(reference) - min(reference))
+    model_e = ref - np.arange(5)
+    model_e -= model_e.min()
+    deviation = np.abs(model_e - ref).max()
+    assert f"largest deviation {deviation:.2f} meV" in out
+    assert f"barrier (max - min): reference {ref.max():.2f} meV, model {model_e.max():.2f} meV" in out

@@ -10,7 +10,9 @@ class EnergyReadout(torch.nn.Module):
     """MLP on the scalar channels, then ``E_i = scale * MLP(s_i) + shift + E0[species_i]``.
 
     ``scale``, ``shift`` (eV) and ``atomic_energies`` (E0 per species, eV) are buffers
-    set from training data and stored in the state dict.
+    set from training data and stored in the state dict. E0 is added in float64 and
+    the energies are float64 whatever the model's dtype: in float32, E0 of hundreds or
+    thousands of eV would otherwise round every total energy to a grid of meV.
 
     Parameters
     ----------
@@ -35,6 +37,7 @@ class EnergyReadout(torch.nn.Module):
         self.register_buffer("atomic_energies", torch.zeros(num_species))
 
     def forward(self, x: torch.Tensor, species: torch.Tensor) -> torch.Tensor:
-        """``(N, F)`` features and ``(N,)`` species -> ``(N,)`` energies in eV."""
+        """``(N, F)`` features and ``(N,)`` species -> ``(N,)`` float64 energies in eV."""
         out = self.mlp(x[:, : self.num_scalars]).squeeze(-1)
-        return self.scale * out + self.shift + self.atomic_energies.index_select(0, species)
+        e0 = self.atomic_energies.index_select(0, species)
+        return (self.scale * out + self.shift).to(torch.float64) + e0.to(torch.float64)

@@ -48,7 +48,11 @@ class TrainConfig:
     batch_size: int = _opt(5, "structures per optimiser step (per process)")
     valid_batch_size: int = _opt(50, "structures per batch in validation and test")
     epochs: int = _opt(1000, "maximum number of epochs")
-    max_time: str | None = _opt(None, "wall-time budget, e.g. 3600, 90s, 10m or 2h")
+    max_time: str | None = _opt(
+        None,
+        "wall-time budget of the epochs, training and validation (data loading and the final test "
+        "are not counted), e.g. 3600, 90s, 10m or 2h; checked after each epoch",
+    )
     patience: int | None = _opt(None, "stop after this many epochs without a better validation force MAE")
     lr: float = _opt(0.01, "peak learning rate of AdamW")
     weight_decay: float = _opt(0.0, "AdamW weight decay")

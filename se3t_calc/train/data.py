@@ -24,8 +24,8 @@ class LabeledStructure:
     atoms : ase.Atoms
     energy : float
         Total energy, eV.
-    forces : np.ndarray, shape (N, 3)
-        eV/Å.
+    forces : np.ndarray or None, shape (N, 3)
+        eV/Å; None only for data read with ``require_forces=False``.
     stress : np.ndarray or None, shape (3, 3)
         eV/Å^3 (ASE's sign: positive under tension), or None.
     source : str
@@ -34,7 +34,7 @@ class LabeledStructure:
 
     atoms: Atoms
     energy: float
-    forces: np.ndarray
+    forces: np.ndarray | None
     stress: np.ndarray | None
     source: str
 
@@ -45,6 +45,7 @@ def read_structures(
     energy_key: str = "energy",
     forces_key: str = "forces",
     stress_key: str = "stress",
+    require_forces: bool = True,
 ) -> list[LabeledStructure]:
     """Read labelled structures, checking every label.
 
@@ -52,7 +53,8 @@ def read_structures(
     ``ase.io.read``. Labels are looked up in ``atoms.info`` / ``atoms.arrays`` under the
     given keys, then in the results of an attached calculator (extxyz puts ``energy``,
     ``forces`` and ``stress`` there). Stress is optional unless ``stress_key`` is not
-    the default ``"stress"``.
+    the default ``"stress"``. With ``require_forces=False`` a file without any
+    forces (an energy scan) is accepted, its structures having ``forces=None``.
 
     Raises
     ------
@@ -74,10 +76,40 @@ def read_structures(
     assert isinstance(frames, list)
     if not frames:
         raise ValueError(f"{path}: no structures in the file")
+    optional = not require_forces and all(_lookup(a, forces_key, a.arrays) is None for a in frames)
     return [
-        _labeled(atoms, f"{path}, frame {k}", energy_key, forces_key, stress_key)
+        _labeled(atoms, f"{path}, frame {k}", energy_key, None if optional else forces_key, stress_key)
         for k, atoms in enumerate(frames)
     ]
+
+
+def read_structure(path: str | os.PathLike, index: int = 0) -> Atoms:
+    """One structure, without labels, from an rMD17 ``.npz`` or any file ``ase.io.read`` reads.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    ValueError
+        The file cannot be read; the message names it and the accepted formats.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"structure file not found: {path}")
+    if path.suffix == ".npz":
+        with np.load(path) as npz:
+            if not {"nuclear_charges", "coords"} <= set(npz.files):
+                raise ValueError(f"{path}: an .npz needs rMD17's nuclear_charges and coords; has {npz.files}")
+            return Atoms(numbers=npz["nuclear_charges"].astype(int), positions=npz["coords"][index])
+    try:
+        atoms = read(path, index=index)
+    except Exception as err:  # ase raises many types for unreadable files
+        raise ValueError(
+            f"{path}: cannot read it ({type(err).__name__}: {err}); structures are read from rMD17 "
+            ".npz files and any format ase.io.read knows (extxyz, xyz, traj, cif, pdb, POSCAR, ...)"
+        ) from err
+    assert isinstance(atoms, Atoms)
+    return atoms
 
 
 def read_rmd17(path: str | os.PathLike) -> list[LabeledStructure]:
@@ -88,6 +120,14 @@ def read_rmd17(path: str | os.PathLike) -> list[LabeledStructure]:
             raise ValueError(f"{path}: not an rMD17 file, missing key(s) {missing}; has {npz.files}")
         numbers, coords = npz["nuclear_charges"].astype(int), npz["coords"]
         energies, forces = npz["energies"] * KCAL_MOL, npz["forces"] * KCAL_MOL
+    sizes = {"coords": len(coords), "energies": len(energies), "forces": len(forces)}
+    if len(set(sizes.values())) > 1:
+        raise ValueError(f"{path}: arrays of different lengths {sizes}; each needs one entry per frame")
+    if coords.ndim != 3 or coords.shape[1:] != (len(numbers), 3):
+        raise ValueError(
+            f"{path}: coords have shape {coords.shape}, expected (frames, {len(numbers)}, 3) "
+            f"for {len(numbers)} nuclear_charges"
+        )
     out = []
     for k in range(len(coords)):
         source = f"{path}, frame {k}"
@@ -97,13 +137,13 @@ def read_rmd17(path: str | os.PathLike) -> list[LabeledStructure]:
 
 
 def _labeled(
-    atoms: Atoms, source: str, energy_key: str, forces_key: str, stress_key: str
+    atoms: Atoms, source: str, energy_key: str, forces_key: str | None, stress_key: str
 ) -> LabeledStructure:
     energy = _lookup(atoms, energy_key, atoms.info)
     if energy is None:
         raise ValueError(f"{source}: no energy under key {energy_key!r}; {_available(atoms)}")
-    forces = _lookup(atoms, forces_key, atoms.arrays)
-    if forces is None:
+    forces = None if forces_key is None else _lookup(atoms, forces_key, atoms.arrays)
+    if forces is None and forces_key is not None:
         raise ValueError(f"{source}: no forces under key {forces_key!r}; {_available(atoms)}")
     stress = _lookup(atoms, stress_key, atoms.info)
     if stress is None and stress_key != "stress":
@@ -141,11 +181,12 @@ def _checked(
         raise ValueError(f"{source}: non-finite positions")
     if not np.isfinite(energy):
         raise ValueError(f"{source}: energy is {energy}")
-    forces = np.asarray(forces, dtype=np.float64)
-    if forces.shape != (n, 3):
-        raise ValueError(f"{source}: forces have shape {forces.shape}, expected ({n}, 3) for {n} atoms")
-    if not np.isfinite(forces).all():
-        raise ValueError(f"{source}: non-finite forces")
+    if forces is not None:
+        forces = np.asarray(forces, dtype=np.float64)
+        if forces.shape != (n, 3):
+            raise ValueError(f"{source}: forces have shape {forces.shape}, expected ({n}, 3) for {n} atoms")
+        if not np.isfinite(forces).all():
+            raise ValueError(f"{source}: non-finite forces")
     if stress is not None:
         stress = _full_stress(np.asarray(stress, dtype=np.float64), source)
     return LabeledStructure(atoms, energy, forces, stress, source)

@@ -73,7 +73,9 @@ class GraphDataset:
         chosen = [self.structures[i] for i in indices]
         idx = np.asarray(indices)
         out[keys.REF_ENERGY] = self.energies[idx] - self.counts[idx] @ atomic_energies
-        out[keys.REF_FORCES] = np.concatenate([s.forces for s in chosen])
+        out[keys.REF_FORCES] = np.concatenate(
+            [np.zeros((len(s.atoms), 3)) if s.forces is None else s.forces for s in chosen]
+        )  # zeros where absent: evaluate() then leaves forces out
         out[keys.REF_STRESS] = np.stack([np.zeros((3, 3)) if s.stress is None else s.stress for s in chosen])
         out[keys.HAS_STRESS] = np.array([s.stress is not None for s in chosen])
         out[keys.NUM_ATOMS] = self.counts[idx].sum(axis=1)

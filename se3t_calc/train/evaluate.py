@@ -26,6 +26,8 @@ def evaluate(
 ) -> ErrorAccumulator:
     """Errors of ``model`` on ``dataset[indices]`` (all structures by default).
 
+    Forces are scored when every structure has them, otherwise energies (and stress) only.
+
     Parameters
     ----------
     model : SE3TModel
@@ -40,6 +42,7 @@ def evaluate(
         Where and in which precision to evaluate.
     """
     indices = list(range(len(dataset))) if indices is None else list(indices)
+    with_forces = all(dataset.structures[i].forces is not None for i in indices)
     e0 = np.zeros(dataset.counts.shape[1]) if atomic_energies is None else atomic_energies
     errors = ErrorAccumulator(model.config.species)
     for batch in batches(dataset, indices, batch_size, e0, device=torch.device(device), dtype=dtype):
@@ -49,7 +52,7 @@ def evaluate(
         stress = (out[keys.STRESS][has] - batch[keys.REF_STRESS][has]) if with_stress else None
         errors.add(
             (_np(out[keys.TOTAL_ENERGY]), _np(batch[keys.REF_ENERGY])),
-            (_np(out[keys.FORCES]), _np(batch[keys.REF_FORCES])),
+            (_np(out[keys.FORCES]), _np(batch[keys.REF_FORCES])) if with_forces else None,
             _np(batch[keys.NUM_ATOMS]),
             _np(batch[keys.SPECIES]),
             None if stress is None else _np(stress),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -23,18 +24,19 @@ class ErrorAccumulator:
     def add(
         self,
         energy: tuple[np.ndarray, np.ndarray],
-        forces: tuple[np.ndarray, np.ndarray],
+        forces: tuple[np.ndarray, np.ndarray] | None,
         natoms: np.ndarray,
         species: np.ndarray,
         stress_error: np.ndarray | None = None,
     ) -> None:
-        """Add one batch: (predicted, reference) energies (B,) and forces (N, 3), stress errors."""
+        """Add one batch: (predicted, reference) energies (B,) and forces (N, 3) or None, stress errors."""
         self.energy.append(energy[0] - energy[1])
         self.ref_energy.append(energy[1])
-        self.forces.append(forces[0] - forces[1])
-        self.ref_forces.append(forces[1])
         self.natoms.append(natoms)
-        self.atom_species.append(species)
+        if forces is not None:
+            self.forces.append(forces[0] - forces[1])
+            self.ref_forces.append(forces[1])
+            self.atom_species.append(species)
         if stress_error is not None and len(stress_error):
             self.stress.append(stress_error)
 
@@ -42,26 +44,53 @@ class ErrorAccumulator:
         """MAE/RMSE in meV (energy), meV/atom, meV/Å (forces, also per element), meV/Å^3."""
         e = np.concatenate(self.energy)
         e_atom = e / np.concatenate(self.natoms)
-        f = np.concatenate(self.forces)
         out = {
             "structures": float(len(e)),
             "energy_mae_meV": _mae(e),
             "energy_rmse_meV": _rmse(e),
             "energy_mae_meV_per_atom": _mae(e_atom),
             "energy_rmse_meV_per_atom": _rmse(e_atom),
-            "forces_mae_meV_per_A": _mae(f),
-            "forces_rmse_meV_per_A": _rmse(f),
         }
-        species = np.concatenate(self.atom_species)
-        for k, symbol in enumerate(self.species):
-            if (species == k).any():
-                out[f"forces_mae_meV_per_A_{symbol}"] = _mae(f[species == k])
-                out[f"forces_rmse_meV_per_A_{symbol}"] = _rmse(f[species == k])
+        if self.forces:
+            out.update(self._force_summary())
         if self.stress:
             s = np.concatenate(self.stress)
             out["stress_mae_meV_per_A3"] = _mae(s)
             out["stress_rmse_meV_per_A3"] = _rmse(s)
         return out
+
+    def _force_summary(self) -> dict[str, float]:
+        f = np.concatenate(self.forces)
+        species = np.concatenate(self.atom_species)
+        out = {"forces_mae_meV_per_A": _mae(f), "forces_rmse_meV_per_A": _rmse(f)}
+        for k, symbol in enumerate(self.species):
+            if (species == k).any():
+                out[f"forces_mae_meV_per_A_{symbol}"] = _mae(f[species == k])
+                out[f"forces_rmse_meV_per_A_{symbol}"] = _rmse(f[species == k])
+        return out
+
+
+def energy_profile(errors: ErrorAccumulator) -> str:
+    """Model against reference energy along the data (a scan), each relative to its minimum.
+
+    Returns
+    -------
+    str
+        One line per structure (meV), then the largest deviation and both barrier
+        heights (maximum minus minimum of each profile).
+    """
+    ref = 1000 * np.concatenate(errors.ref_energy)
+    model = ref + 1000 * np.concatenate(errors.energy)
+    ref, model = ref - ref.min(), model - model.min()
+    lines = [f"{'frame':>6}{'reference meV':>16}{'model meV':>12}{'model - ref':>13}"]
+    lines += [
+        f"{k:6d}{r:16.2f}{m:12.2f}{m - r:13.2f}" for k, (r, m) in enumerate(zip(ref, model, strict=True))
+    ]
+    lines.append(
+        f"largest deviation {np.abs(model - ref).max():.2f} meV; barrier (max - min): "
+        f"reference {ref.max():.2f} meV, model {model.max():.2f} meV"
+    )
+    return "\n".join(lines)
 
 
 def _mae(x: np.ndarray) -> float:
@@ -89,3 +118,22 @@ def format_table(summary: dict[str, float], species: Sequence[str]) -> str:
         if mae in summary:
             lines.append(f"{label:<26}{summary[mae]:12.3f}{summary[rmse]:12.3f}")
     return "\n".join(lines)
+
+
+def best_epoch_summary(record: dict[str, float], epochs: int, path: str | Path) -> str:
+    """One line naming the best epoch of a run, its validation errors and the model file.
+
+    Parameters
+    ----------
+    record : dict
+        The epoch's log record, as stored in the best model's training metadata.
+    epochs : int
+        Epochs the run trained.
+    path : str or Path
+        The best model file.
+    """
+    return (
+        f"best model: epoch {record['epoch']} of {epochs}, validation MAE "
+        f"E {record['valid_energy_mae_meV']:.2f} meV, F {record['valid_forces_mae_meV_per_A']:.2f} meV/Å; "
+        f"saved as {path}"
+    )

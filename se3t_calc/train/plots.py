@@ -39,13 +39,12 @@ def parity_plot(errors: ErrorAccumulator, path: str | os.PathLike) -> None:
     natoms = np.concatenate(errors.natoms)
     ref_e = np.concatenate(errors.ref_energy) / natoms
     pred_e = ref_e + np.concatenate(errors.energy) / natoms
-    ref_f = np.concatenate(errors.ref_forces).ravel()
-    pred_f = ref_f + np.concatenate(errors.forces).ravel()
-    fig, axes = plt.subplots(1, 2, figsize=(9, 4.2))
-    for ax, ref, pred, label in (
-        (axes[0], ref_e, pred_e, "energy (eV/atom)"),
-        (axes[1], ref_f, pred_f, "force component (eV/Å)"),
-    ):
+    panels = [(ref_e, pred_e, "energy (eV/atom)")]
+    if errors.forces:  # energy-only data: one panel
+        ref_f = np.concatenate(errors.ref_forces).ravel()
+        panels.append((ref_f, ref_f + np.concatenate(errors.forces).ravel(), "force component (eV/Å)"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 4.2), squeeze=False)
+    for ax, (ref, pred, label) in zip(axes[0], panels, strict=True):
         ax.scatter(ref, pred, s=2, alpha=0.4)
         lims = [min(ref.min(), pred.min()), max(ref.max(), pred.max())]
         ax.plot(lims, lims, "k--", lw=0.8)

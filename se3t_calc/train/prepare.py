@@ -135,8 +135,22 @@ def _split(
 ) -> tuple[np.ndarray, np.ndarray]:
     if split is not None:
         return np.asarray(split["train"]), np.asarray(split["valid"])
-    if has_valid_file:
-        (train_idx,) = random_split(num, [config.train_size], config.seed)
-        return train_idx, np.zeros(0, dtype=np.int64)
-    train_idx, valid_idx = random_split(num, [config.train_size, config.valid_size], config.seed)
+    sizes = [config.train_size] if has_valid_file else [config.train_size, config.valid_size]
+    try:
+        parts = random_split(num, sizes, config.seed)
+    except ValueError as err:
+        raise ValueError(
+            f"{config.train_file} has {num} structures: {err}; lower --train-size (or leave it "
+            "unset to fit all structures not held out) or --valid-size"
+        ) from None
+    train_idx = parts[0]
+    valid_idx = np.zeros(0, dtype=np.int64) if has_valid_file else parts[1]
+    if not has_valid_file and len(valid_idx) == 0:
+        raise ValueError(
+            f"valid_size={config.valid_size} of the {num} structures of {config.train_file} is no "
+            "structure: training needs at least one validation structure; give --valid-size as a "
+            "count (e.g. --valid-size 1) or a --valid-file"
+        )
+    if len(train_idx) == 0:
+        raise ValueError(f"no structures of {config.train_file} left to fit; lower --valid-size")
     return train_idx, valid_idx

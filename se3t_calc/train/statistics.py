@@ -58,7 +58,7 @@ def isolated_atom_energies(path: str | os.PathLike, species: Sequence[str]) -> n
 def energy_scale_shift(dataset: GraphDataset, atomic_energies: np.ndarray) -> tuple[float, float]:
     """Shift: mean per-atom energy after E0 (eV); scale: RMS force component (eV/Å)."""
     per_atom = (dataset.energies - dataset.counts @ atomic_energies) / dataset.counts.sum(axis=1)
-    forces = np.concatenate([s.forces.ravel() for s in dataset.structures])
+    forces = np.concatenate([s.forces.ravel() for s in dataset.structures if s.forces is not None])
     rms = float(np.sqrt(np.mean(forces**2)))
     return (rms if rms > 0 else 1.0), float(per_atom.mean())
 

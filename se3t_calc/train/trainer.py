@@ -7,9 +7,11 @@ import copy
 import functools
 import json
 import math
+import os
 import platform
 import subprocess
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +35,12 @@ from se3t_calc.train.dataset import batch_tensors
 from se3t_calc.train.distributed import Cluster, average_gradients, barrier, init_cluster, shutdown
 from se3t_calc.train.ema import ExponentialMovingAverage
 from se3t_calc.train.evaluate import evaluate
+from se3t_calc.train.lock import remove_stale_temporaries, run_folder_lock
 from se3t_calc.train.loss import loss_terms, weighted_total
-from se3t_calc.train.metrics import format_table
+from se3t_calc.train.metrics import best_epoch_summary, format_table
 from se3t_calc.train.plots import learning_curve
 from se3t_calc.train.prepare import Prepared, prepare
+from se3t_calc.train.resume import describe_changes, resumed_settings
 from se3t_calc.train.schedule import LearningRateSchedule
 
 BEST, LAST, LOG = "best.pt", "last.pt", "metrics.jsonl"
@@ -238,9 +242,7 @@ class Trainer:
     # -------------------------------------------------------------------- loop
     def fit(self) -> None:
         """Train until the epoch limit, the time budget or early stopping."""
-        cfg = self.config
-        budget = cfg.max_seconds
-        while self.epoch < cfg.epochs:
+        while (reason := self.stop_reason()) is None:
             start = time.perf_counter()
             record = self.train_epoch()
             record.update(self.validate())
@@ -254,12 +256,19 @@ class Trainer:
             self._log(record, improved)  # before the checkpoint: a resume drops lines past it
             self.save(record, improved)
             barrier(self.cluster)
-            if cfg.patience is not None and self.bad_epochs >= cfg.patience:
-                self.say(f"early stopping: no better validation force MAE for {cfg.patience} epochs")
-                break
-            if budget is not None and self.elapsed >= budget:
-                self.say(f"time budget of {cfg.max_time} reached after {self.epoch} epochs")
-                break
+        self.say(reason)
+
+    def stop_reason(self) -> str | None:
+        """Why training is over (epoch limit, time budget, early stopping), or None."""
+        cfg = self.config
+        if cfg.patience is not None and self.bad_epochs >= cfg.patience:
+            return f"early stopping: no better validation force MAE for {cfg.patience} epochs"
+        budget = cfg.max_seconds
+        if budget is not None and self.elapsed >= budget:
+            return f"time budget of {cfg.max_time} reached after {self.epoch} epochs"
+        if self.epoch >= cfg.epochs:
+            return f"epoch limit of {cfg.epochs} reached"
+        return None
 
     def _lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
@@ -271,7 +280,7 @@ class Trainer:
             handle.write(json.dumps(record) + "\n")
         self.say(
             f"epoch {self.epoch:5d}  {self.elapsed:8.0f} s  lr {record['lr']:.2e}  "
-            f"loss {record['train_loss']:.3e}  valid E {record['valid_energy_mae_meV']:8.2f} meV  "
+            f"loss {record['train_loss']:.3e}  valid MAE E {record['valid_energy_mae_meV']:8.2f} meV  "
             f"F {record['valid_forces_mae_meV_per_A']:8.2f} meV/Å  "
             f"{record['structures_per_s']:6.1f} struct/s{'  *' if improved else ''}"
         )
@@ -312,7 +321,13 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine() or "cpu"
 
 
-def train(config: TrainConfig, model_settings: dict[str, Any] | None = None, *, resume: bool = False) -> Path:
+def train(
+    config: TrainConfig,
+    model_settings: dict[str, Any] | None = None,
+    *,
+    resume: bool = False,
+    given: Collection[str] | None = None,
+) -> Path:
     """Run ``se3t train``: prepare data, build or resume, fit, test the best model.
 
     Parameters
@@ -321,34 +336,54 @@ def train(config: TrainConfig, model_settings: dict[str, Any] | None = None, *, 
     model_settings : dict, optional
         :class:`ModelConfig` fields; ``species`` defaults to the elements of the data.
     resume : bool
-        Continue from ``output_dir/last.pt`` when it exists (the stored
-        configurations are used).
+        Continue from ``output_dir/last.pt`` when it exists. The stored settings are
+        kept; of those in ``config`` that differ, the budget and runtime ones
+        (:data:`se3t_calc.train.resume.MUTABLE`: a larger ``epochs`` or ``max_time``
+        extends a finished run) are applied and printed, any other is refused.
+    given : collection of str, optional
+        Names of the :class:`TrainConfig` fields set explicitly (a settings file or
+        flags), compared on resume; default all.
 
     Returns
     -------
     Path
         The best model file, loadable by :class:`se3t_calc.SE3TCalculator`.
+
+    Raises
+    ------
+    ValueError
+        The folder holds a run and ``resume`` is False, another process trains into
+        it, or a setting that cannot change was changed on resume.
     """
-    last = Path(config.output_dir) / LAST
-    if last.is_file() and not resume:
-        raise ValueError(
-            f"{config.output_dir} already holds a run ({LAST}); continue it with --resume "
-            "or choose another --output-dir"
-        )
-    state = read_checkpoint(last) if resume and last.is_file() else None
-    if state is not None:
-        config = TrainConfig.from_dict(state["metadata"]["training"]["train_config"])
-        model_settings = state["config"]
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    cluster = init_cluster(resolve_device(config.device).type)
-    try:
-        return _run(config, dict(model_settings or {}), state, cluster)
-    finally:
-        shutdown(cluster)
+    main = int(os.environ.get("RANK", "0")) == 0  # torchrun: rank 0 owns the folder
+    with run_folder_lock(config.output_dir) if main else contextlib.nullcontext():
+        if main:
+            for path in remove_stale_temporaries(config.output_dir):
+                print(f"removed {path}, left by an interrupted save", flush=True)
+        last = Path(config.output_dir) / LAST
+        if last.is_file() and not resume:
+            raise ValueError(
+                f"{config.output_dir} already holds a run ({LAST}); continue it with --resume "
+                "or choose another --output-dir"
+            )
+        state = read_checkpoint(last) if resume and last.is_file() else None
+        changes: list[str] = []
+        if state is not None:
+            config, model_settings, changes = resumed_settings(
+                state, config, dict(model_settings or {}), given
+            )
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        cluster = init_cluster(resolve_device(config.device).type)
+        try:
+            return _run(config, dict(model_settings or {}), state, cluster, changes)
+        finally:
+            shutdown(cluster)
 
 
-def _run(config: TrainConfig, settings: dict[str, Any], state: dict | None, cluster: Cluster) -> Path:
+def _run(
+    config: TrainConfig, settings: dict[str, Any], state: dict | None, cluster: Cluster, changes: list[str]
+) -> Path:
     cutoff = float(settings.get("r_cut", ModelConfig.r_cut))
     prepared = prepare(config, settings.get("species"), cutoff, None if state is None else state["split"])
     model_config = ModelConfig(**{**settings, "species": prepared.species})
@@ -362,6 +397,8 @@ def _run(config: TrainConfig, settings: dict[str, Any], state: dict | None, clus
         trainer.load_state_dict(state["training_state"])
         _truncate_log(out / LOG, trainer.epoch)
         trainer.say(f"resuming {out / LAST} after epoch {trainer.epoch} ({trainer.elapsed:.0f} s)")
+        rate = trainer.schedule.rate(trainer.step, trainer.elapsed)
+        trainer.say(describe_changes(changes, config, new_rate=rate, old_rate=trainer._lr()))
     elif cluster.is_main:
         out.mkdir(parents=True, exist_ok=True)
         (out / LOG).unlink(missing_ok=True)
@@ -378,6 +415,7 @@ def _run(config: TrainConfig, settings: dict[str, Any], state: dict | None, clus
 def _finish(trainer: Trainer, out: Path) -> None:
     learning_curve(out / LOG, out / "learning_curve.png")
     best = read_checkpoint(out / BEST)
+    print(best_epoch_summary(best["metadata"]["training"]["metrics"], trainer.epoch, out / BEST), flush=True)
     test = trainer.data.test
     if test is None:
         return
