@@ -4,7 +4,11 @@
 #
 #   bash examples/train_rmd17.sh [MOLECULE] [TIME_BUDGET] [extra se3t train flags...]
 #   bash examples/train_rmd17.sh ethanol 60m --threads 2
+#   SETTINGS=fast bash examples/train_rmd17.sh aspirin 60m      # examples/rmd17-fast.toml
 #
+# SETTINGS picks examples/rmd17-SETTINGS.toml (fast, accurate; default: examples/rmd17.toml,
+# the default model). E0 comes from isolated_atoms_pbe_def2svp.xyz beside the data when
+# it is there, else from a least-squares fit.
 # RMD17_DIR points to the folder with rmd17_<molecule>_<train|test>_01.npz, or the one
 # above it (default: ../shared/data/rmd17); PYTHON to the interpreter with se3t_calc
 # installed. Files with fewer than 1000 frames need --train-size (or --train-size none)
@@ -25,12 +29,18 @@ for split in train test; do
         exit 1
     fi
 done
+settings=examples/rmd17${SETTINGS:+-$SETTINGS}.toml
+[ -f "$settings" ] || { echo "train_rmd17.sh: no $settings (SETTINGS=fast or accurate)" >&2; exit 1; }
+e0=()
+[ -f "$data/isolated_atoms_pbe_def2svp.xyz" ] && e0=(--atomic-energies "$data/isolated_atoms_pbe_def2svp.xyz")
+out="runs/rmd17${SETTINGS:+-$SETTINGS}_${molecule}_${budget}"
 python=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python )}
-"$python" -m se3t_calc.cli train examples/rmd17.toml \
+"$python" -m se3t_calc.cli train "$settings" \
     --train-file "$data/rmd17_${molecule}_train_01.npz" \
     --test-file "$data/rmd17_${molecule}_test_01.npz" \
+    "${e0[@]}" \
     --max-time "$budget" \
-    --output-dir "runs/rmd17_${molecule}_${budget}" \
+    --output-dir "$out" \
     "$@"
-"$python" -m se3t_calc.cli eval "runs/rmd17_${molecule}_${budget}/best.pt" \
+"$python" -m se3t_calc.cli eval "$out/best.pt" \
     "$data/rmd17_${molecule}_test_01.npz"
