@@ -9,6 +9,8 @@ the script can be re-run to add variants or seeds. Prints one row per run and a 
 table of the mean over seeds.
 
     python benchmarks/study.py --variants default product16 --seeds 0 1
+    python benchmarks/study.py --variants default invariant-r invariant-inverse \
+        --molecules ethanol aspirin --seeds 0 1 2          # the distance-invariant ablation
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ ISOLATED = "isolated_atoms_pbe_def2svp.xyz"
 
 # name -> (model settings, training settings); each differs from "default" in one thing
 VARIANTS: dict[str, tuple[dict, dict]] = {
-    "default": ({}, {}),
+    "default": ({}, {}),  # mixed invariant: half the heads see r, half 1/r
+    "invariant-r": ({"invariant": "r"}, {}),
+    "invariant-inverse": ({"invariant": "inverse"}, {}),
     "e0-isolated": ({}, {"atomic_energies": ISOLATED}),
     "product16": ({"product_channels": 16}, {}),
     "bessel": ({"radial_basis": "bessel"}, {}),
