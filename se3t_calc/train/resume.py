@@ -8,11 +8,14 @@ from typing import Any
 
 from se3t_calc.train.config import TrainConfig
 
-# fields a resumed run may change: budgets, where and how fast it runs, what it is tested on
+# fields a resumed run may change: budgets (with the second stage, which is placed in the
+# budget), where and how fast it runs, what it is tested on
 MUTABLE = (
     "epochs",
     "max_time",
     "patience",
+    "stage_two",
+    "stage_two_energy_weight",
     "threads",
     "device",
     "valid_batch_size",
