@@ -46,7 +46,7 @@ def test_shipped_model_file_and_card(name):
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_model_errors_on_test_frames_match_its_card(name):
-    molecule = name.removeprefix("rmd17-")
+    molecule = model_card(name)["data"]["test_file"]["path"].split("_")[1]  # rmd17_<molecule>_test_01.npz
     frames = read_structures(DATA / f"rmd17_{molecule}_test_01_every20.extxyz")
     e_err, f_err = _errors(SE3TCalculator(name, device="cpu", dtype="float64"), frames)
     card = model_card(name)["test_metrics"]
