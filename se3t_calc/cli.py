@@ -263,7 +263,9 @@ def _add_eval_parser(sub: Any) -> None:
         "model against reference, both relative to their minimum.",
     )
     ev.add_argument("model", help=MODEL_HELP)
-    ev.add_argument("data", help="rMD17 .npz or any file ase.io.read reads, with energies (and forces)")
+    ev.add_argument(
+        "data", help="rMD17 .npz, mlearn .json or any file ase.io.read reads, with energies (and forces)"
+    )
     ev.add_argument("--energy-key", default="energy", help="info key of the reference energies, eV")
     ev.add_argument("--forces-key", default="forces", help="array key of the reference forces, eV/Å")
     ev.add_argument("--stress-key", default="stress", help="info key of the reference stress, eV/Å^3")

@@ -30,7 +30,7 @@ def make_calculator(args: argparse.Namespace, **kwargs: Any) -> Any:
 
 
 MODEL_HELP = "model file (.pt) or the name of a shipped model (see se3t models)"
-STRUCTURE_HELP = "rMD17 .npz or any file ase.io.read reads (extxyz, xyz, traj, cif, ...); first frame"
+STRUCTURE_HELP = "rMD17 .npz, mlearn .json or any file ase.io.read reads (extxyz, traj, cif, ...); first one"
 
 
 class ShowDefaults(argparse.ArgumentDefaultsHelpFormatter):

@@ -31,7 +31,7 @@ class TrainConfig:
     Each field is also a ``se3t train`` flag (``batch_size`` -> ``--batch-size``).
     """
 
-    train_file: str = _opt("", "training data: rMD17 .npz or any file ase.io.read reads")
+    train_file: str = _opt("", "training data: rMD17 .npz, mlearn .json or any file ase.io.read reads")
     valid_file: str | None = _opt(None, "validation data (default: a random part of train_file)")
     test_file: str | None = _opt(None, "test data, evaluated with the best model at the end")
     train_size: float | None = _opt(None, "structures to fit (count, or fraction < 1); default: the rest")

@@ -1,4 +1,4 @@
-"""Labelled structures from files: rMD17 npz and anything ``ase.io.read`` reads."""
+"""Labelled structures from files: rMD17 npz, mlearn JSON and anything ``ase.io.read`` reads."""
 
 from __future__ import annotations
 
@@ -49,12 +49,14 @@ def read_structures(
 ) -> list[LabeledStructure]:
     """Read labelled structures, checking every label.
 
-    ``.npz`` files are read as rMD17 (kcal/mol converted to eV); anything else with
-    ``ase.io.read``. Labels are looked up in ``atoms.info`` / ``atoms.arrays`` under the
-    given keys, then in the results of an attached calculator (extxyz puts ``energy``,
-    ``forces`` and ``stress`` there). Stress is optional unless ``stress_key`` is not
-    the default ``"stress"``. With ``require_forces=False`` a file without any
-    forces (an energy scan) is accepted, its structures having ``forces=None``.
+    ``.npz`` files are read as rMD17 (kcal/mol converted to eV), ``.json`` files as
+    mlearn records (:mod:`se3t_calc.train.mlearn`; stress in kBar converted to eV/Å^3
+    with ASE's sign); anything else with ``ase.io.read``. Labels are looked up in
+    ``atoms.info`` / ``atoms.arrays`` under the given keys, then in the results of an
+    attached calculator (extxyz puts ``energy``, ``forces`` and ``stress`` there).
+    Stress is optional unless ``stress_key`` is not the default ``"stress"``. With
+    ``require_forces=False`` a file without any forces (an energy scan) is accepted, its
+    structures having ``forces=None``.
 
     Raises
     ------
@@ -69,6 +71,10 @@ def read_structures(
         raise FileNotFoundError(f"data file not found: {path}")
     if path.suffix == ".npz":
         return read_rmd17(path)
+    if path.suffix == ".json":
+        from se3t_calc.train.mlearn import read_mlearn
+
+        return read_mlearn(path)
     try:
         frames = read(path, index=":")
     except Exception as err:  # ase raises many types for unreadable files
@@ -84,7 +90,8 @@ def read_structures(
 
 
 def read_structure(path: str | os.PathLike, index: int = 0) -> Atoms:
-    """One structure, without labels, from an rMD17 ``.npz`` or any file ``ase.io.read`` reads.
+    """One structure, without labels, from an rMD17 ``.npz``, an mlearn ``.json`` or any file
+    ``ase.io.read`` reads.
 
     Raises
     ------
@@ -101,6 +108,10 @@ def read_structure(path: str | os.PathLike, index: int = 0) -> Atoms:
             if not {"nuclear_charges", "coords"} <= set(npz.files):
                 raise ValueError(f"{path}: an .npz needs rMD17's nuclear_charges and coords; has {npz.files}")
             return Atoms(numbers=npz["nuclear_charges"].astype(int), positions=npz["coords"][index])
+    if path.suffix == ".json":
+        from se3t_calc.train.mlearn import read_mlearn
+
+        return read_mlearn(path)[index].atoms
     try:
         atoms = read(path, index=index)
     except Exception as err:  # ase raises many types for unreadable files
