@@ -1,4 +1,4 @@
-"""Command line: ``se3t init | train | eval | md | relax``, thin over the library."""
+"""Command line: ``se3t init | train | eval | md | relax | export-lammps``, thin over the library."""
 
 from __future__ import annotations
 
@@ -175,7 +175,40 @@ def build_parser() -> argparse.ArgumentParser:
     ).set_defaults(func=_models)
     add_md_parser(sub)
     _add_relax_parser(sub)
+    _add_export_lammps_parser(sub)
     return parser
+
+
+def _add_export_lammps_parser(sub: Any) -> None:
+    export = sub.add_parser(
+        "export-lammps",
+        help="write a model file for LAMMPS' pair_style mliap unified",
+        description="Writes the file LAMMPS loads (a pickle; it needs se3t_calc in LAMMPS' Python) "
+        "and prints the LAMMPS commands that use it.",
+    )
+    export.add_argument("model", help=MODEL_HELP)
+    export.add_argument(
+        "output", help="file to write, e.g. model.pkl (not .pt: LAMMPS reads those with torch.load)"
+    )
+    export.add_argument(
+        "--no-ghost-check",
+        action="store_true",
+        help="do not refuse a ghost shell thinner than num_layers * r_cut (e.g. a free surface "
+        "between r_cut and that depth beyond a rank's atoms)",
+    )
+    export.set_defaults(func=_export_lammps)
+
+
+def _export_lammps(args: argparse.Namespace) -> None:
+    from se3t_calc.integrations.lammps import export_lammps
+
+    adapter = export_lammps(args.model, args.output, check_ghosts=not args.no_ghost_check)
+    config = adapter.model.config
+    print(f"wrote {args.output}; in LAMMPS (units metal, one type per element):")
+    print(f"  pair_style   mliap unified {args.output} 1")
+    print(f"  pair_coeff   * * {' '.join(config.species)}   # the elements of types 1, 2, ...")
+    cutoff = config.num_layers * config.r_cut + 2.0
+    print(f"  comm_modify  cutoff {cutoff:g}   # num_layers * r_cut + skin (2 Å)")
 
 
 def _add_relax_parser(sub: Any) -> None:

@@ -85,3 +85,52 @@ def voigt_6(tensor: torch.Tensor) -> torch.Tensor:
     i = torch.tensor([0, 1, 2, 1, 0, 0], device=tensor.device)
     j = torch.tensor([0, 1, 2, 2, 2, 1], device=tensor.device)
     return tensor[..., i, j]
+
+
+def energy_and_edge_gradients(
+    model: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]],
+    data: dict[str, torch.Tensor],
+    *,
+    num_energy_atoms: int | None = None,
+) -> dict[str, torch.Tensor]:
+    """Evaluate ``model`` on a graph given by its edge vectors and differentiate with respect to them.
+
+    For pair lists handed over by an MD engine, which gives the vector ``r_ij`` of every
+    pair rather than positions: the graph has zero positions and identity cells, and its
+    ``cell_shifts`` hold the edge vectors (the model's ``r_j - r_i + S @ cell`` is then
+    ``S``). The energy differentiated is the sum of the per-atom energies of the first
+    ``num_energy_atoms`` atoms (an engine's local atoms; the others are ghost atoms).
+
+    Parameters
+    ----------
+    model : callable
+        As for :func:`energy_and_derivatives`.
+    data : dict of str to torch.Tensor
+        Graph, see :mod:`se3t_calc.keys`, with edge vectors (E, 3) Å in ``cell_shifts``.
+    num_energy_atoms : int, optional
+        Default: all atoms.
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        Model outputs plus ``energy`` (scalar, eV, of those atoms) and ``edge_gradient``
+        (E, 3) eV/Å, ``dE/dr_ij`` of each edge.
+
+    Raises
+    ------
+    ValueError
+        Positions not zero or cells not the identity.
+    """
+    cell, positions = data[keys.CELL], data[keys.POSITIONS]
+    if bool(positions.any()) or not torch.equal(cell, torch.eye(3, dtype=cell.dtype).expand_as(cell)):
+        raise ValueError(
+            "a graph given by its edge vectors needs zero positions and identity cells, with the "
+            "vectors r_ij in cell_shifts"
+        )
+    vectors = data[keys.CELL_SHIFTS].detach().requires_grad_(True)
+    out = model({**data, keys.CELL_SHIFTS: vectors})
+    energy = out[keys.NODE_ENERGY][:num_energy_atoms].sum()
+    (gradient,) = torch.autograd.grad(energy, [vectors], allow_unused=True)
+    out[keys.ENERGY] = energy.detach()
+    out[keys.EDGE_GRADIENT] = _zero_if_none(gradient, vectors)
+    return out

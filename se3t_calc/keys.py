@@ -20,6 +20,9 @@ TOTAL_ENERGY: Final[str] = "total_energy"  # (B,) float64, eV
 FORCES: Final[str] = "forces"  # (N, 3) float, eV/Å
 VIRIAL: Final[str] = "virial"  # (B, 3, 3) float, -dE/d(strain), eV
 STRESS: Final[str] = "stress"  # (B, 3, 3) float, dE/d(strain) / volume, eV/Å^3
+# for pair lists given by their vectors r_ij (MD engines): energy of the engine's local atoms
+ENERGY: Final[str] = "energy"  # () float64, eV
+EDGE_GRADIENT: Final[str] = "edge_gradient"  # (E, 3) float, dE/dr_ij, eV/Å
 
 # reference labels of a training batch
 REF_ENERGY: Final[str] = "ref_energy"  # (B,) float, eV, minus the per-element reference energies
