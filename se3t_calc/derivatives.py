@@ -55,11 +55,21 @@ def energy_and_derivatives(
     out[keys.FORCES] = _zero_if_none(grads[0], positions).neg()
     if compute_stress:
         d_strain = _zero_if_none(grads[1], inputs[1])
-        volume = torch.linalg.det(cell).abs().view(-1, 1, 1)
+        volume = cell_volume(cell).view(-1, 1, 1)
         volume = torch.where(volume > 0, volume, torch.ones_like(volume))  # molecules: no stress
         out[keys.VIRIAL] = -d_strain
         out[keys.STRESS] = d_strain / volume
     return out
+
+
+def cell_volume(cell: torch.Tensor) -> torch.Tensor:
+    """Volumes (B,) in Å^3 of cells (B, 3, 3) as ``|(a x b) . c|``.
+
+    A cross product rather than ``torch.linalg.det``, which on CUDA goes through a
+    factorisation that synchronises with the host and cannot be captured in a CUDA graph.
+    """
+    a, b, c = cell.unbind(1)
+    return (torch.linalg.cross(a, b) * c).sum(-1).abs()
 
 
 def _apply_strain(data: dict[str, torch.Tensor], strain: torch.Tensor) -> dict[str, torch.Tensor]:
