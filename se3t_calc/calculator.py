@@ -165,6 +165,11 @@ class SE3TCalculator(Calculator):
         The neighbour list is built on the host; everything after the uploads runs
         on the device, and only the packed result comes back.
         """
+        self.load(atoms)
+        return self.tensor_path.evaluate(num_atoms=len(atoms), stress=stress)
+
+    def load(self, atoms: Atoms) -> None:
+        """Check ``atoms``, update the neighbour list and upload what changed."""
         check_atoms(atoms)
         species = species_indices(atoms.numbers, self.species)  # fails before any list is built
         pairs, rebuilt = self.neighbors.update(atoms.positions, atoms.cell.array, atoms.pbc, atoms.numbers)
@@ -174,7 +179,6 @@ class SE3TCalculator(Calculator):
             capacity = self.buckets.fit(len(pairs[0])) if self.pad_edges else None
             self.tensor_path.load_edges(edge_array(pairs, len(atoms), capacity))
         self.tensor_path.load_positions(atoms.positions)
-        return self.tensor_path.evaluate(num_atoms=len(atoms), stress=stress)
 
     def _load_structure(self, atoms: Atoms, species: np.ndarray, ghost: float | None) -> None:
         """Upload species, batch and cell when they differ from those on the device."""

@@ -79,7 +79,6 @@ class SE3TModel(torch.nn.Module):
         return {**data, keys.NODE_ENERGY: node_energy, keys.TOTAL_ENERGY: total}
 
 
-@torch.compiler.disable  # inductor (torch 2.13, CPU) fails to generate this scatter in float64
 def sum_per_graph(node_energy: torch.Tensor, batch: torch.Tensor, num_graphs: int) -> torch.Tensor:
     """Per-structure sums (B,) of per-atom values (N,)."""
     total = torch.zeros(num_graphs, dtype=node_energy.dtype, device=node_energy.device)

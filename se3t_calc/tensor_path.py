@@ -77,7 +77,11 @@ class TensorPath:
         buffer.copy_(self._staging, non_blocking=True)
 
     def evaluate(self, *, num_atoms: int, stress: bool) -> torch.Tensor:
-        """Energy, forces and optionally stress of the loaded graph, packed on the host.
+        """:meth:`compute`, then the one copy of its result to the host."""
+        return self.compute(num_atoms=num_atoms, stress=stress).cpu()
+
+    def compute(self, *, num_atoms: int, stress: bool) -> torch.Tensor:
+        """Energy, forces and optionally stress of the loaded graph, packed on the device.
 
         Parameters
         ----------
@@ -88,15 +92,14 @@ class TensorPath:
 
         Returns
         -------
-        torch.Tensor, float64, on the CPU
+        torch.Tensor, float64, on the device
             See :func:`unpack_results`.
         """
         out = energy_and_derivatives(self.forward, dict(self.tensors), compute_stress=stress)
         parts = [out[keys.TOTAL_ENERGY][:1], out[keys.FORCES][:num_atoms], out[keys.NODE_ENERGY][:num_atoms]]
         if stress:
             parts.append(out[keys.STRESS][0])
-        packed = torch.cat([p.detach().reshape(-1).to(torch.float64) for p in parts])
-        return packed.cpu()
+        return torch.cat([p.detach().reshape(-1).to(torch.float64) for p in parts])
 
 
 def _upload(array: np.ndarray, device: torch.device) -> torch.Tensor:
