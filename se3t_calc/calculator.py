@@ -81,14 +81,16 @@ class SE3TCalculator(Calculator):
         None: :func:`default_skin` of the device (0 on CPU, 0.5 on CUDA).
     compile : bool or {"default", "reduce-overhead", "max-autotune"}
         Run the model through ``torch.compile`` (True: mode ``"default"``;
-        ``"reduce-overhead"`` replays CUDA graphs). Shapes are dynamic, and with
-        ``pad_edges`` only a few of them occur. On CPU this made calls 2-3 times
+        ``"reduce-overhead"`` replays CUDA graphs). With ``pad_edges`` it compiles
+        for the few padded shapes, otherwise with dynamic shapes, so that a changing
+        number of neighbours does not recompile. On CPU this made calls 2-3 times
         faster, after a first call of about a minute (compiled kernels are cached on
         disk, so later processes start in seconds). Needs a C++ compiler; off by default.
     pad_edges : bool or None
         Pad the edges into a few size buckets (see :mod:`se3t_calc.padding`) so
-        that the model sees few distinct shapes; results are unchanged. None:
-        on when compiling or on CUDA.
+        that the model sees few distinct shapes; results are unchanged. None: on
+        CUDA, where compiled kernels and CUDA graphs are made per shape; off on CPU,
+        where the padding edges would only cost time.
     **kwargs
         Passed to :class:`ase.calculators.calculator.Calculator`.
 
@@ -127,10 +129,12 @@ class SE3TCalculator(Calculator):
         self.model = model
         self.species = model.config.species
         self.skin = default_skin(self.device) if skin is None else float(skin)
-        self.pad_edges = (mode is not None or self.device.type == "cuda") if pad_edges is None else pad_edges
+        self.pad_edges = self.device.type == "cuda" if pad_edges is None else pad_edges
         self.neighbors = SkinNeighborList(model.config.r_cut, self.skin)
         self.buckets = EdgeBuckets()
-        self.tensor_path = TensorPath(model, device=self.device, dtype=self.dtype, compile_mode=mode)
+        self.tensor_path = TensorPath(
+            model, device=self.device, dtype=self.dtype, compile_mode=mode, static_shapes=self.pad_edges
+        )
         self._stress = False
         self._loaded: dict[str, np.ndarray] = {}
 

@@ -32,17 +32,28 @@ class TensorPath:
     dtype : torch.dtype
     compile_mode : str or None
         One of :data:`COMPILE_MODES` to run the model through ``torch.compile``, or None.
+    static_shapes : bool
+        The edges are padded into buckets: compile for the shapes seen (a new bucket
+        recompiles once, with dynamic shapes from then on). Otherwise shapes are
+        dynamic from the start, so that a new number of edges does not recompile.
     """
 
     def __init__(
-        self, model: torch.nn.Module, *, device: torch.device, dtype: torch.dtype, compile_mode: str | None
+        self,
+        model: torch.nn.Module,
+        *,
+        device: torch.device,
+        dtype: torch.dtype,
+        compile_mode: str | None = None,
+        static_shapes: bool = False,
     ):
         self.model = model
         self.device = device
         self.dtype = dtype
         self.forward: Callable = model
         if compile_mode is not None:
-            self.forward = torch.compile(model, dynamic=True, mode=compile_mode)
+            dynamic = None if static_shapes else True  # None: torch's automatic dynamic shapes
+            self.forward = torch.compile(model, dynamic=dynamic, mode=compile_mode)
         self.tensors: dict[str, torch.Tensor] = {}
         self._staging: torch.Tensor | None = None
 

@@ -134,3 +134,14 @@ def test_md_with_a_shipped_model_stops_cleanly_on_ctrl_c(tmp_path):
 def test_md_bad_option_is_named(tmp_path):
     run = _se3t("md", "rmd17-ethanol", str(EXAMPLES / "ethanol.xyz"), "--ensemble", "npt", cwd=tmp_path)
     assert run.returncode == 2 and "invalid choice: 'npt'" in run.stderr
+
+
+def test_md_compile_mode_and_skin_options():
+    from se3t_calc.cli import build_parser
+
+    parse = build_parser().parse_args
+    args = parse(["md", "model.pt", "s.xyz"])
+    assert args.compile is False and args.skin is None
+    assert parse(["md", "model.pt", "s.xyz", "--compile"]).compile == "default"
+    args = parse(["md", "model.pt", "s.xyz", "--compile", "reduce-overhead", "--skin", "0.3"])
+    assert args.compile == "reduce-overhead" and args.skin == 0.3

@@ -64,16 +64,18 @@ def test_model_is_one_graph(dtype):
 def test_no_recompilation_along_md():
     """Compiled with padded edges, 40 Langevin steps with a skin compile once
     ("reduce-overhead": CUDA graphs on a GPU, plain compiled kernels on the CPU)."""
-    atoms = ethanol()
+    atoms, model = ethanol(), small_model()
     atoms.calc = SE3TCalculator(
-        small_model(), device="cpu", dtype="float32", skin=0.3, compile="reduce-overhead"
+        model, device="cpu", dtype="float32", skin=0.3, compile="reduce-overhead", pad_edges=True
     )
-    assert atoms.calc.pad_edges
     dynamics = make_dynamics(atoms, "langevin", temperature_K=600, seed=0)
     dynamics.run(1)
     with torch._dynamo.config.patch(error_on_recompile=True):
         dynamics.run(40)
     assert atoms.calc.neighbors.num_builds > 2  # edges were uploaded again, into the same shape
+    e, f = energy_forces(atoms, calc(model, dtype="float32"))
+    np.testing.assert_allclose(atoms.get_potential_energy(), e, rtol=1e-5)
+    np.testing.assert_allclose(atoms.get_forces(), f, atol=1e-4)
 
 
 def test_bad_compile_mode_refused():
