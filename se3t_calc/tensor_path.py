@@ -51,6 +51,7 @@ class TensorPath:
         self.device = device
         self.dtype = dtype
         self.forward: Callable = model
+        self._cuda_graphs = compile_mode == "reduce-overhead"
         if compile_mode is not None:
             dynamic = None if static_shapes else True  # None: torch's automatic dynamic shapes
             self.forward = torch.compile(model, dynamic=dynamic, mode=compile_mode)
@@ -106,6 +107,8 @@ class TensorPath:
         torch.Tensor, float64, on the device
             See :func:`unpack_results`.
         """
+        if self._cuda_graphs:  # this call's replays may overwrite the last call's outputs
+            torch.compiler.cudagraph_mark_step_begin()
         out = energy_and_derivatives(self.forward, dict(self.tensors), compute_stress=stress)
         parts = [out[keys.TOTAL_ENERGY][:1], out[keys.FORCES][:num_atoms], out[keys.NODE_ENERGY][:num_atoms]]
         if stress:
