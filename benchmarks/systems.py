@@ -20,7 +20,7 @@ def aspirin() -> Atoms:
 def water_box(n_per_side: int, seed: int = 0) -> Atoms:
     """``n_per_side**3`` randomly oriented water molecules on a cubic grid at 1 g/cm^3.
 
-    ``n_per_side=4`` gives 192 atoms, ``8`` gives 1536.
+    ``n_per_side=4`` gives 192 atoms, ``8`` gives 1536, ``16`` gives 12 288.
     """
     rng = np.random.default_rng(seed)
     spacing = (18.015 / 0.6022 / 1.0) ** (1 / 3)  # Å per molecule at 1 g/cm^3
@@ -42,4 +42,9 @@ def water_box(n_per_side: int, seed: int = 0) -> Atoms:
     return box
 
 
-SYSTEMS = {"aspirin": aspirin, "water-192": lambda: water_box(4), "water-1536": lambda: water_box(8)}
+SYSTEMS = {
+    "aspirin": aspirin,
+    "water-192": lambda: water_box(4),
+    "water-1536": lambda: water_box(8),
+    "water-12288": lambda: water_box(16),
+}

@@ -11,12 +11,12 @@ import torch
 from ase import Atoms
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
 
-from se3t_calc import keys
 from se3t_calc.checkpoint import load_model
-from se3t_calc.derivatives import energy_and_derivatives, voigt_6
-from se3t_calc.graph import check_atoms, species_indices, structure_arrays, to_tensors
+from se3t_calc.graph import check_atoms, species_indices
 from se3t_calc.model import SE3TModel
 from se3t_calc.neighbors import SkinNeighborList
+from se3t_calc.padding import EdgeBuckets, atom_arrays, edge_array
+from se3t_calc.tensor_path import COMPILE_MODES, TensorPath, unpack_results
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -29,6 +29,27 @@ def resolve_device(device: str | torch.device) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device='cuda' requested but PyTorch sees no CUDA GPU; use 'cpu' or 'auto'")
     return device
+
+
+def default_skin(device: torch.device) -> float:
+    """Verlet skin (Å) that suits the device: 0 on CPU, 0.5 on CUDA.
+
+    On a CPU the edges a skin adds cost more than the list build they save; on a
+    GPU the model is cheap and a rebuild (host list, one more upload, a pause of
+    the device) is not, so the list is kept for as long as it is valid.
+    """
+    return 0.5 if device.type == "cuda" else 0.0
+
+
+def resolve_compile(compile: bool | str) -> str | None:
+    """``compile`` argument -> ``torch.compile`` mode, or None for eager."""
+    if compile is False:
+        return None
+    if compile is True:
+        return "default"
+    if compile not in COMPILE_MODES:
+        raise ValueError(f"compile must be True, False or one of {list(COMPILE_MODES)}, got {compile!r}")
+    return compile
 
 
 def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
@@ -54,15 +75,22 @@ class SE3TCalculator(Calculator):
     dtype : {"float64", "float32"}
         Precision of the evaluation. float64 for relaxations and tight energy
         conservation, float32 for speed.
-    skin : float
+    skin : float or None
         Verlet skin in Å. With ``skin > 0`` the neighbour list is rebuilt only when
         an atom has moved more than ``skin / 2``; results do not depend on it.
-    compile : bool
-        Run the model through ``torch.compile`` with dynamic shapes, so that a
-        changing number of neighbours does not recompile. On CPU this made calls
-        2-3 times faster, after a first call of about a minute (compiled kernels
-        are cached on disk, so later processes start in seconds). Needs a C++
-        compiler; off by default.
+        None: :func:`default_skin` of the device (0 on CPU, 0.5 on CUDA).
+    compile : bool or {"default", "reduce-overhead", "max-autotune"}
+        Run the model through ``torch.compile`` (True: mode ``"default"``;
+        ``"reduce-overhead"`` replays CUDA graphs). With ``pad_edges`` it compiles
+        for the few padded shapes, otherwise with dynamic shapes, so that a changing
+        number of neighbours does not recompile. On CPU this made calls 2-3 times
+        faster, after a first call of about a minute (compiled kernels are cached on
+        disk, so later processes start in seconds). Needs a C++ compiler; off by default.
+    pad_edges : bool or None
+        Pad the edges into a few size buckets (see :mod:`se3t_calc.padding`) so
+        that the model sees few distinct shapes; results are unchanged. None: on
+        CUDA, where compiled kernels and CUDA graphs are made per shape; off on CPU,
+        where the padding edges would only cost time.
     **kwargs
         Passed to :class:`ase.calculators.calculator.Calculator`.
 
@@ -70,7 +98,8 @@ class SE3TCalculator(Calculator):
     -----
     Results are float64 numpy arrays: energy in eV, forces in eV/Å, stress in
     eV/Å^3 (Voigt order xx, yy, zz, yz, xz, xy; 3-D periodic cells only), and
-    per-atom ``energies`` in eV.
+    per-atom ``energies`` in eV. The stress is computed once it has been asked
+    for, from then on at every call.
     """
 
     # a plain list, as ASE declares it
@@ -82,13 +111,15 @@ class SE3TCalculator(Calculator):
         *,
         device: str | torch.device = "auto",
         dtype: str | torch.dtype = "float64",
-        skin: float = 0.0,
-        compile: bool = False,
+        skin: float | None = None,
+        compile: bool | str = False,
+        pad_edges: bool | None = None,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype)
+        mode = resolve_compile(compile)
         if isinstance(model, SE3TModel):  # a private copy: the caller's model stays as it is
             model = copy.deepcopy(model).to(device=self.device, dtype=self.dtype).eval()
         else:
@@ -96,10 +127,16 @@ class SE3TCalculator(Calculator):
         for p in model.parameters():
             p.requires_grad_(False)
         self.model = model
-        self._forward = torch.compile(model, dynamic=True) if compile else model
         self.species = model.config.species
-        self.neighbors = SkinNeighborList(model.config.r_cut, skin)
-        self._graph: dict[str, torch.Tensor] | None = None
+        self.skin = default_skin(self.device) if skin is None else float(skin)
+        self.pad_edges = self.device.type == "cuda" if pad_edges is None else pad_edges
+        self.neighbors = SkinNeighborList(model.config.r_cut, self.skin)
+        self.buckets = EdgeBuckets()
+        self.tensor_path = TensorPath(
+            model, device=self.device, dtype=self.dtype, compile_mode=mode, static_shapes=self.pad_edges
+        )
+        self._stress = False
+        self._loaded: dict[str, np.ndarray] = {}
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, **kwargs: Any) -> SE3TCalculator:
@@ -112,7 +149,7 @@ class SE3TCalculator(Calculator):
         properties: list[str] | None = None,
         system_changes: list[str] = all_changes,
     ) -> None:
-        """Compute every implemented property at once (ASE caches them)."""
+        """Compute energy, forces, per-atom energies and, once asked for, the stress."""
         properties = properties or ["energy"]
         super().calculate(atoms, properties, system_changes)
         periodic = bool(self.atoms.pbc.all())
@@ -121,33 +158,48 @@ class SE3TCalculator(Calculator):
                 "stress is defined only for 3-D periodic cells (atoms.pbc all True); "
                 f"this structure has pbc={self.atoms.pbc.tolist()}"
             )
-        graph = self._atoms_to_graph(self.atoms)
-        out = energy_and_derivatives(self._forward, graph, compute_stress=periodic)
-        energy = out[keys.TOTAL_ENERGY].detach().double().cpu().numpy()[0]
-        self.results = {
-            "energy": float(energy),
-            "free_energy": float(energy),
-            "energies": out[keys.NODE_ENERGY].detach().double().cpu().numpy(),
-            "forces": out[keys.FORCES].detach().double().cpu().numpy(),
-        }
-        if periodic:
-            self.results["stress"] = voigt_6(out[keys.STRESS][0]).detach().double().cpu().numpy()
+        self._stress = self._stress or "stress" in properties
+        stress = self._stress and periodic
+        packed = self.evaluate(self.atoms, stress=stress)
+        self.results = unpack_results(packed.numpy(), len(self.atoms), stress=stress)
         _check_finite(self.results)
 
-    def _atoms_to_graph(self, atoms: Atoms) -> dict[str, torch.Tensor]:
-        """Graph tensors; edges are reused while the skin neighbour list is valid."""
+    def evaluate(self, atoms: Atoms, *, stress: bool) -> torch.Tensor:
+        """Results of ``atoms`` as one float64 vector on the host (see :func:`unpack_results`).
+
+        The neighbour list is built on the host; everything after the uploads runs
+        on the device, and only the packed result comes back.
+        """
+        self.load(atoms)
+        return self.tensor_path.evaluate(num_atoms=len(atoms), stress=stress)
+
+    def load(self, atoms: Atoms) -> None:
+        """Check ``atoms``, update the neighbour list and upload what changed."""
         check_atoms(atoms)
         species = species_indices(atoms.numbers, self.species)  # fails before any list is built
         pairs, rebuilt = self.neighbors.update(atoms.positions, atoms.cell.array, atoms.pbc, atoms.numbers)
+        ghost = self.model.config.r_cut if self.pad_edges else None
+        self._load_structure(atoms, species, ghost)
         if rebuilt:  # always on the first call
-            self._graph = to_tensors(
-                structure_arrays(atoms, species, pairs), device=self.device, dtype=self.dtype
-            )
-            return self._graph
-        assert self._graph is not None
-        positions = torch.as_tensor(atoms.positions, dtype=self.dtype).to(self.device)
-        self._graph = {**self._graph, keys.POSITIONS: positions}
-        return self._graph
+            capacity = self.buckets.fit(len(pairs[0])) if self.pad_edges else None
+            self.tensor_path.load_edges(edge_array(pairs, len(atoms), capacity))
+        self.tensor_path.load_positions(atoms.positions)
+
+    def _load_structure(self, atoms: Atoms, species: np.ndarray, ghost: float | None) -> None:
+        """Upload species, batch and cell when they differ from those on the device."""
+        cell = atoms.cell.array
+        new_atoms = not _same(self._loaded.get("species"), species)
+        if not new_atoms and _same(self._loaded.get("cell"), cell):
+            return
+        species_padded, batch, cells = atom_arrays(species, cell, ghost=ghost)
+        if new_atoms:
+            self.tensor_path.load_atoms(species_padded, batch)
+        self.tensor_path.load_cell(cells)
+        self._loaded = {"species": species.copy(), "cell": cell.copy()}
+
+
+def _same(a: np.ndarray | None, b: np.ndarray) -> bool:
+    return a is not None and a.shape == b.shape and bool(np.array_equal(a, b))
 
 
 def _check_finite(results: dict[str, Any]) -> None:

@@ -177,9 +177,18 @@ def add_md_parser(sub: Any) -> None:
     md.add_argument(
         "--dtype", choices=["float32", "float64"], default="float32", help="float32 conserves energy as well"
     )
-    md.add_argument("--skin", type=positive(float, zero=True), default=0.0, help="Verlet skin, Å")
     md.add_argument(
-        "--compile", action="store_true", help="torch.compile the model: faster steps after a slow first one"
+        "--skin",
+        type=positive(float, zero=True),
+        help="Verlet skin of the neighbour list, Å (default: 0 on CPU, 0.5 on CUDA)",
+    )
+    md.add_argument(
+        "--compile",
+        nargs="?",
+        const="default",
+        default=False,
+        choices=["default", "reduce-overhead", "max-autotune"],
+        help="torch.compile the model (optionally with a mode): faster steps after a slow first one",
     )
     md.add_argument("--threads", type=positive(int), help="CPU threads of torch (default: torch's choice)")
     md.add_argument("--seed", type=int, default=0, help="seed of the velocities and the Langevin noise")

@@ -57,12 +57,24 @@ def energy_and_derivatives(
     out[keys.FORCES] = _zero_if_none(grads[0], positions).neg()
     if compute_stress:
         d_strain = _zero_if_none(grads[1], inputs[1])
-        volume = torch.linalg.det(cell).abs().view(-1, 1, 1)
+        volume = cell_volume(cell).view(-1, 1, 1)
         volume = torch.where(volume > 0, volume, torch.ones_like(volume))  # molecules: no stress
-        periodic = data[keys.PBC].all(dim=1).view(-1, 1, 1)
         out[keys.VIRIAL] = -d_strain
-        out[keys.STRESS] = torch.where(periodic, d_strain / volume, torch.full_like(d_strain, torch.nan))
+        out[keys.STRESS] = d_strain / volume
+        if keys.PBC in data:  # graphs without it (the calculator's) hold 3-D periodic cells only
+            periodic = data[keys.PBC].all(dim=1).view(-1, 1, 1)
+            out[keys.STRESS] = torch.where(periodic, out[keys.STRESS], torch.nan)
     return out
+
+
+def cell_volume(cell: torch.Tensor) -> torch.Tensor:
+    """Volumes (B,) in Å^3 of cells (B, 3, 3) as ``|(a x b) . c|``.
+
+    A cross product rather than ``torch.linalg.det``, which on CUDA goes through a
+    factorisation that synchronises with the host and cannot be captured in a CUDA graph.
+    """
+    a, b, c = cell.unbind(1)
+    return (torch.linalg.cross(a, b) * c).sum(-1).abs()
 
 
 def _apply_strain(data: dict[str, torch.Tensor], strain: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -89,11 +89,20 @@ class SE3TModel(torch.nn.Module):
         return {**data, keys.NODE_ENERGY: node_energy, keys.TOTAL_ENERGY: total}
 
 
-@torch.compiler.disable  # inductor (torch 2.13, CPU) fails to generate this scatter in float64
 def sum_per_graph(node_energy: torch.Tensor, batch: torch.Tensor, num_graphs: int) -> torch.Tensor:
     """Per-structure sums (B,) of per-atom values (N,)."""
+    if node_energy.device.type == "cpu":
+        return _index_add_uncompiled(node_energy, batch, num_graphs)
+    return _index_add(node_energy, batch, num_graphs)
+
+
+def _index_add(node_energy: torch.Tensor, batch: torch.Tensor, num_graphs: int) -> torch.Tensor:
     total = torch.zeros(num_graphs, dtype=node_energy.dtype, device=node_energy.device)
     return total.index_add(0, batch, node_energy)
+
+
+# inductor (torch 2.13, CPU, 2+ threads) fails to generate this scatter
+_index_add_uncompiled = torch.compiler.disable(_index_add)
 
 
 def edge_vectors(data: dict[str, torch.Tensor]) -> torch.Tensor:

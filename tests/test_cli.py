@@ -182,3 +182,14 @@ def test_version_and_help_texts_show_defaults(capsys):
         text = " ".join(capsys.readouterr().out.split())
         for phrase in phrases:
             assert phrase in text, (command, phrase)
+
+
+def test_md_compile_mode_and_skin_options():
+    from se3t_calc.cli import build_parser
+
+    parse = build_parser().parse_args
+    args = parse(["md", "model.pt", "s.xyz"])
+    assert args.compile is False and args.skin is None
+    assert parse(["md", "model.pt", "s.xyz", "--compile"]).compile == "default"
+    args = parse(["md", "model.pt", "s.xyz", "--compile", "reduce-overhead", "--skin", "0.3"])
+    assert args.compile == "reduce-overhead" and args.skin == 0.3

@@ -70,3 +70,66 @@ def test_cuda_training_matches_cpu_training(tmp_path):
         states.append(read_checkpoint(tmp_path / device / "last.pt")["state_dict"])
     for key, value in states[0].items():
         torch.testing.assert_close(states[1][key], value, rtol=1e-7, atol=1e-9)
+
+
+def _periodic_ethanol():
+    atoms = ethanol()
+    atoms.cell = np.eye(3) * 7.0
+    atoms.pbc = True
+    return atoms
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_cuda_compiled_matches_eager_with_stress(dtype):
+    model = small_model()
+    atoms = _periodic_ethanol()
+    tolerance = {"float32": 1e-4, "float64": 1e-10}[dtype]
+    results = []
+    for compile in (False, True, "reduce-overhead"):
+        atoms.calc = _cuda(model, dtype=dtype, compile=compile)
+        assert atoms.calc.pad_edges  # CUDA pads edges by default
+        results.append((atoms.get_stress(), atoms.get_forces(), atoms.get_potential_energy()))
+        atoms.positions[0] += 0.01  # a second call: CUDA graphs replay
+        results[-1] += (atoms.get_forces(),)
+        atoms.positions[0] -= 0.01
+    for result in results[1:]:
+        for got, expected in zip(result, results[0], strict=True):
+            np.testing.assert_allclose(got, expected, atol=tolerance, rtol=tolerance)
+
+
+def test_cuda_stress_matches_cpu():
+    model = small_model()
+    atoms = _periodic_ethanol()
+    atoms.calc = calc(model)
+    expected = atoms.get_stress()
+    atoms.calc = _cuda(model)
+    np.testing.assert_allclose(atoms.get_stress(), expected, atol=1e-12)
+
+
+def test_cuda_shipped_model_by_name():
+    atoms = ethanol()
+    atoms.calc = SE3TCalculator("rmd17-ethanol", device="auto", dtype="float64")
+    assert atoms.calc.device.type == "cuda" and atoms.calc.skin > 0
+    energy, forces = atoms.get_potential_energy(), atoms.get_forces()
+    e_cpu, f_cpu = energy_forces(atoms, SE3TCalculator("rmd17-ethanol", device="cpu"))
+    np.testing.assert_allclose(energy, e_cpu, rtol=1e-10)
+    np.testing.assert_allclose(forces, f_cpu, atol=1e-9)
+
+
+def test_md_step_does_not_synchronise_before_the_result_copy():
+    """With the neighbour list reused, upload and evaluation of an MD step queue work
+    on the GPU without waiting for it; only the copy of the packed result does."""
+    atoms = _periodic_ethanol()
+    calculator = _cuda(small_model(), dtype="float32", skin=0.5)
+    atoms.calc = calculator
+    atoms.get_stress()  # first call: uploads everything, stress from now on
+    atoms.positions += 0.01
+    builds = calculator.neighbors.num_builds
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        calculator.load(atoms)
+        packed = calculator.tensor_path.compute(num_atoms=len(atoms), stress=True)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert calculator.neighbors.num_builds == builds
+    assert packed.shape == (1 + 4 * len(atoms) + 9,) and torch.isfinite(packed).all()

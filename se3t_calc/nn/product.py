@@ -28,6 +28,8 @@ class NodeProduct(torch.nn.Module):
         Channels per irrep of ``y``.
     """
 
+    to_e3nn: torch.Tensor
+
     def __init__(self, irreps: o3.Irreps, channels: int):
         super().__init__()
         irreps = o3.Irreps(irreps)
