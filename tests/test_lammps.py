@@ -25,6 +25,7 @@ class FakeData:
     def __init__(self, nlocal, elems, pair_i, pair_j, rij):
         self.nlocal, self.ntotal, self.npairs = nlocal, len(elems), len(pair_i)
         self.nlistatoms = nlocal
+        self.iatoms = np.arange(len(elems), dtype=np.int32)  # list order: local, then ghost atoms
         self.elems = elems.astype(np.int32)
         self.pair_i, self.pair_j = pair_i.astype(np.int32), pair_j.astype(np.int32)
         self.rij = np.ascontiguousarray(rij, dtype=np.float64)

@@ -102,8 +102,9 @@ class SE3TLammps(MLIAPUnified):
         ----------
         data : MLIAPDataPy
             ``nlocal``, ``ntotal``, ``elems`` (ntotal,) indices into ``element_types``,
-            ``pair_i``, ``pair_j`` (npairs,) and ``rij`` (npairs, 3) Å, ``r_j - r_i``.
-            Receives ``eatoms`` (nlocal,) eV, ``energy`` eV and, through
+            ``pair_i``, ``pair_j`` (npairs,) and ``rij`` (npairs, 3) Å, ``r_j - r_i``;
+            ``iatoms`` lists the atoms of ``eatoms``, the first ``nlistatoms`` of them.
+            Receives ``eatoms`` (nlistatoms,) eV, ``energy`` eV and, through
             ``update_pair_forces``, ``dE/dr_ij`` (npairs, 3) eV/Å.
         """
         nlocal, ntotal = int(data.nlocal), int(data.ntotal)
@@ -122,7 +123,8 @@ class SE3TLammps(MLIAPUnified):
             keys.CELL_SHIFTS: torch.as_tensor(rij),
         }
         out = energy_and_edge_gradients(self.model, graph, num_energy_atoms=nlocal)
-        data.eatoms = np.ascontiguousarray(out[keys.NODE_ENERGY][:nlocal].detach().numpy(), np.float64)
+        listed = np.asarray(data.iatoms, np.int64)[: int(data.nlistatoms)]  # LAMMPS' order of eatoms
+        data.eatoms = np.ascontiguousarray(out[keys.NODE_ENERGY].detach().numpy()[listed], np.float64)
         data.energy = float(out[keys.ENERGY])
         data.update_pair_forces(np.ascontiguousarray(out[keys.EDGE_GRADIENT].numpy(), np.float64))
 
