@@ -51,8 +51,8 @@ class SE3TLammps(MLIAPUnified):
     model : str, path-like or SE3TModel
         A shipped model's name, a model file, or a model in memory (copied).
     check_ghosts : bool
-        Refuse a ghost shell thinner than ``num_layers * r_cut`` (see :meth:`check_ghost_shell`);
-        checked at the first call of each run.
+        Refuse a ghost shell thinner than ``num_layers * r_cut`` (see :meth:`check_ghost_shell`),
+        checked at the first call after loading.
     """
 
     def __init__(self, model: str | os.PathLike | SE3TModel, *, check_ghosts: bool = True):
@@ -201,9 +201,11 @@ def ghost_shell_depth(
         if placed[root]:
             continue
         order, parents = breadth_first_order(adjacency, root, directed=True, return_predecessors=True)
+        children = order[1:]
+        edges = np.asarray(adjacency[parents[children], children]).ravel() - 1  # pair parent -> child
         positions = np.zeros((ntotal, 3))
-        for node in order[1:]:  # a parent comes before its children
-            positions[node] = positions[parents[node]] + rij[adjacency[parents[node], node] - 1]
+        for node, parent, edge in zip(children, parents[children], edges, strict=True):
+            positions[node] = positions[parent] + rij[edge]  # a parent comes before its children
         placed[order] = True
         group = positions[order]
         local = positions[order[order < nlocal]]
