@@ -103,7 +103,7 @@ def test_batched_nve_follows_ase_velocity_verlet():
 
 
 @pytest.mark.filterwarnings("ignore:Optimize has reached max steps")
-def test_langevin_and_cell_relaxation_run_on_a_batch():
+def test_langevin_npt_and_cell_relaxation_run_on_a_batch():
     model = small_model(SPECIES, seed=7)
     adapter = _adapter(model)
     structures = _mixed_batch()
@@ -111,6 +111,18 @@ def test_langevin_and_cell_relaxation_run_on_a_batch():
         structures, adapter, integrator=ts.nvt_langevin, n_steps=5, temperature=300.0, timestep=0.0005
     )
     assert final.n_systems == 4 and torch.isfinite(final.positions).all()
+    npt = ts.integrate(
+        structures[1::2],  # the two Si cells
+        adapter,
+        integrator=ts.npt_langevin,
+        n_steps=5,
+        temperature=300.0,
+        timestep=0.0005,
+        external_pressure=torch.tensor(0.0, dtype=torch.float64),
+    )
+    assert torch.isfinite(npt.positions).all() and torch.isfinite(npt.cell).all()
+    cells = ts.io.atoms_to_state(structures[1::2], CPU, torch.float64).cell
+    assert not torch.allclose(npt.cell, cells)  # the barostat acted on the model's stress
     start = ts.io.atoms_to_state(structures, CPU, torch.float64)
     relaxed = ts.optimize(start, adapter, optimizer=ts.optimizers.frechet_cell_fire, max_steps=20)
     assert (adapter(relaxed)["energy"] < adapter(start)["energy"]).all()
