@@ -4,7 +4,8 @@
         --recipe "bash examples/train_rmd17.sh ethanol 60m --threads 1" --commit 75a98cb
     python models/publish.py --stability stab.json rmd17-ethanol   # add MD results later
 
-``<name>.pt`` is the run's ``best.pt`` as written by ``se3t train``; ``<name>.json``
+``<name>.pt`` is the run's ``best.pt`` as written by ``se3t train`` (in the current model
+format); ``<name>.json``
 holds the test errors, settings, parameter count, training time and hardware, the data
 files with their SHA-256, the commit, the recipe, validation force MAE against training
 time, and (with ``--stability``) the output of ``benchmarks/stability.py``.
@@ -15,13 +16,11 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
-import shutil
 from pathlib import Path
 
 import torch
 
-from se3t_calc.checkpoint import atomic_write_text, model_from_dict
+from se3t_calc.checkpoint import atomic_save, atomic_write_text, model_from_dict, read_checkpoint
 
 HERE = Path(__file__).resolve().parent
 MINUTES = (1, 2, 5, 10, 20, 30, 45, 60, 90, 120, 180, 240)
@@ -49,7 +48,6 @@ def card_from_run(run: Path, recipe: str, commit: str | None, hardware: str | No
             "valid_forces_mae_vs_minutes": _learning_curve(run / "metrics.jsonl"),
         },
         "data": {key: _file_record(train_config[key]) for key in ("train_file", "test_file")},
-        "file_size_bytes": (run / "best.pt").stat().st_size,
     }
 
 
@@ -85,8 +83,9 @@ def main() -> None:
         if not args.recipe:
             parser.error("publishing a run needs --recipe")
         card = card_from_run(args.run, args.recipe, args.commit, args.hardware)
-        shutil.copyfile(args.run / "best.pt", HERE / f".{args.name}.pt.tmp")
-        os.replace(HERE / f".{args.name}.pt.tmp", HERE / f"{args.name}.pt")
+        # in the current model format (older runs are migrated), written atomically
+        atomic_save(read_checkpoint(args.run / "best.pt"), HERE / f"{args.name}.pt")
+        card["file_size_bytes"] = (HERE / f"{args.name}.pt").stat().st_size
     else:
         card = json.loads(card_path.read_text())
     if args.stability:
