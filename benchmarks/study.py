@@ -87,7 +87,7 @@ def run(molecule: str, variant: str, seed: int, args: argparse.Namespace) -> dic
     return {**json.loads(metrics.read_text()), "minutes": elapsed / 60}
 
 
-def call_costs(variants: list[str], rounds: int = 6, calls: int = 10) -> dict[str, tuple[int, float]]:
+def call_costs(variants: list[str], rounds: int = 30, calls: int = 4) -> dict[str, tuple[int, float]]:
     """Parameters and median ms per energy+forces call on aspirin, per variant.
 
     Random weights, float32, 1 thread; the variants take turns, ``calls`` calls each per
