@@ -92,13 +92,6 @@ def _zero_if_none(grad: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor
     return torch.zeros_like(like) if grad is None else grad
 
 
-def voigt_6(tensor: torch.Tensor) -> torch.Tensor:
-    """(..., 3, 3) -> (..., 6) in ASE's Voigt order xx, yy, zz, yz, xz, xy."""
-    i = torch.tensor([0, 1, 2, 1, 0, 0], device=tensor.device)
-    j = torch.tensor([0, 1, 2, 2, 2, 1], device=tensor.device)
-    return tensor[..., i, j]
-
-
 def energy_and_edge_gradients(
     model: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]],
     data: dict[str, torch.Tensor],
