@@ -34,6 +34,8 @@ MODELS = {
     "se3t-compiled": None,
     "se3t-skin": None,
     "se3t-paper-size": None,
+    "se3t-fast": None,
+    "se3t-accurate": None,
     "mace": "mace",
     "nequip": "nequip",
     "torchmd-et": "torchmd",
@@ -136,22 +138,28 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds the calls are split into")
     default_peers = os.environ.get("SE3T_PEERS_DIR", ROOT / "runs" / "peers")
     parser.add_argument("--peers-dir", type=Path, default=Path(default_peers))
+    parser.add_argument("--json", type=Path, help="also write the rows here (for speed_accuracy.py)")
     args = parser.parse_args()
-    args.models = args.models or [m for m in MODELS if m not in ("se3t-skin", "se3t-paper-size")]
+    skip = ("se3t-skin", "se3t-paper-size", "se3t-fast", "se3t-accurate")
+    args.models = args.models or [m for m in MODELS if m not in skip]
     print("| mode | system | threads | dtype | model | ms per unit | vs MACE | first ms | units | params |")
     print("| --- | --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |")
     configs = itertools.product(args.modes, args.systems, args.threads, args.dtypes)
+    records = []
     for mode, system, threads, dtype in configs:
         rows = measure(args, mode, system, threads, dtype)
         mace = next((ms for model, ms, *_ in rows if model == "mace" and ms), None)
         for model, ms, first, count, note in rows:
             head = f"| {mode} | {system} | {threads} | {dtype} | {model} |"
+            records.append(dict(mode=mode, system=system, threads=threads, dtype=dtype, model=model, ms=ms))
             if ms is None:
                 print(f"{head} failed: {note} | | | | |")
                 continue
             ratio = f"{ms / mace:.2f}" if mace else ""
             print(f"{head} {ms:.1f} | {ratio} | {first:.0f} | {count} | {note} |")
         sys.stdout.flush()
+    if args.json:
+        args.json.write_text(json.dumps(records, indent=1))
 
 
 if __name__ == "__main__":

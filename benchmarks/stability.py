@@ -9,6 +9,10 @@ final, equilibrated state VelocityVerlet runs for ``--nve-ps`` and the total-ene
 (slope of a line fit) and RMS fluctuation are measured.
 
     python benchmarks/stability.py rmd17-ethanol --molecule ethanol --json stab.json
+    python benchmarks/stability.py mlearn-si --start si64 --temperature-K 1000 --json stab.json
+
+``--start si64`` starts from a 2x2x2 cubic diamond Si cell (a = 5.469 Å, PBE) with
+periodic boundaries; its bonds are those inside the cell.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from ase.build import bulk
 
 from se3t_calc import SE3TCalculator
 from se3t_calc.analysis import bond_lengths, bonded_pairs, energy_drift
@@ -95,7 +100,8 @@ def nve(atoms, args: argparse.Namespace) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", help="model file or shipped model name")
-    parser.add_argument("--molecule", required=True, help="rMD17 molecule whose test file gives the start")
+    parser.add_argument("--molecule", help="rMD17 molecule whose test file gives the start")
+    parser.add_argument("--start", choices=["si64"], help="start from a crystal instead of --molecule")
     parser.add_argument("--frame", type=int, default=0)
     parser.add_argument("--data", type=Path, default=RMD17, help="folder with the rMD17 npz files")
     parser.add_argument("--temperature-K", type=float, default=300.0)
@@ -109,16 +115,21 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()
+    if (args.molecule is None) == (args.start is None):
+        parser.error("give one of --molecule and --start")
 
     import torch
 
     torch.set_num_threads(args.threads)
-    start = read_structures(args.data / f"rmd17_{args.molecule}_test_01.npz")[args.frame].atoms
-    atoms = start.copy()
+    if args.start == "si64":
+        atoms, origin = bulk("Si", "diamond", a=5.469, cubic=True).repeat(2), "diamond Si 2x2x2, a = 5.469 Å"
+    else:
+        atoms = read_structures(args.data / f"rmd17_{args.molecule}_test_01.npz")[args.frame].atoms.copy()
+        origin = f"rmd17_{args.molecule}_test_01.npz frame {args.frame}"
     atoms.calc = SE3TCalculator(args.model, device="cpu", dtype=args.dtype, skin=0.5)
     result = {
         "model": args.model,
-        "start": f"rmd17_{args.molecule}_test_01.npz frame {args.frame}",
+        "start": origin,
         "dtype": args.dtype,
         "timestep_fs": args.timestep_fs,
         "temperature_K": args.temperature_K,

@@ -47,6 +47,20 @@ def se3t(dtype: str, species: list[str], **options) -> tuple[Calculator, torch.n
     return calc, calc.model
 
 
+def se3t_settings(dtype: str, species: list[str], settings: str) -> tuple[Calculator, torch.nn.Module]:
+    """Random weights with the ``[model]`` table of ``examples/rmd17-<settings>.toml``: the
+    cost of a call does not depend on the weights."""
+    from se3t_calc import ModelConfig, SE3TCalculator, SE3TModel
+    from se3t_calc.train.config import read_config_file
+
+    torch.manual_seed(SEED)
+    table = read_config_file(Path(__file__).resolve().parents[2] / "examples" / f"rmd17-{settings}.toml")[
+        "model"
+    ]
+    calc = SE3TCalculator(SE3TModel(ModelConfig(**{**table, "species": species})), device="cpu", dtype=dtype)
+    return calc, calc.model
+
+
 def se3t_paper_size(dtype: str, species: list[str]) -> tuple[Calculator, torch.nn.Module]:
     """Random weights at the SE(3)-Transformer invariants study's size: 4 heads x 4 layers,
     8x0e+8x1o+8x3o, lmax 3 (the 8 channels split over the heads)."""
@@ -183,6 +197,8 @@ ADAPTERS = {
     "se3t-compiled": functools.partial(se3t, compile=True),  # torch.compile, dynamic shapes
     "se3t-skin": functools.partial(se3t, skin=0.5),  # 0.5 Å Verlet skin, for --mode md
     "se3t-paper-size": se3t_paper_size,
+    "se3t-fast": functools.partial(se3t_settings, settings="fast"),
+    "se3t-accurate": functools.partial(se3t_settings, settings="accurate"),
     "mace": mace,
     "nequip": nequip,
     "torchmd-et": torchmd_et,

@@ -23,7 +23,14 @@ SUITE=${LAMMPS_DEBIAN_SUITE:-trixie}
 CONFIGURE_ONLY=0
 [[ "${1:-}" == "--configure-only" ]] && CONFIGURE_ONLY=1
 
-if [[ -f "$CACHE/install/.complete" && $CONFIGURE_ONLY == 0 ]]; then
+SRC="$CACHE/src-$VERSION"
+BUILD="$CACHE/build-$VERSION"
+# ML-IAP 20250204 sizes its copy of the neighbour lists natoms x npairs (quadratic: a
+# 13 824-atom box asks for 123 GB); the patch sizes each row by the atom's own neighbours
+PATCH="$(cd "$(dirname "$0")" && pwd)/mliap_firstneigh.patch"
+patched() { grep -q "se3t_calc patch" "$SRC/src/ML-IAP/mliap_data.cpp"; }
+
+if [[ -f "$CACHE/install/.complete" && $CONFIGURE_ONLY == 0 ]] && patched; then
     echo "reusing the LAMMPS build in $CACHE/install (delete that folder to rebuild)"
     exit 0
 fi
@@ -39,7 +46,6 @@ if (( ${#missing[@]} )); then
 fi
 
 mkdir -p "$CACHE"
-SRC="$CACHE/src-$VERSION"
 if [[ ! -d "$SRC" ]]; then
     # a private apt configuration: the system's sources and lists stay as they are
     apt_dir="$CACHE/apt"
@@ -62,8 +68,8 @@ if [[ ! -d "$SRC" ]]; then
     mv "$tmp"/* "$SRC"
     rmdir "$tmp"
 fi
+patched || patch -d "$SRC" -p1 < "$PATCH"
 
-BUILD="$CACHE/build-$VERSION"
 cmake -S "$SRC/cmake" -B "$BUILD" \
     -D CMAKE_BUILD_TYPE=Release \
     -D CMAKE_INSTALL_PREFIX="$CACHE/install" \

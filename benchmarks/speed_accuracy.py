@@ -1,0 +1,147 @@
+"""Speed against accuracy on rMD17: our models beside MACE, NequIP, TorchMD-Net ET and TensorNet.
+
+Accuracy is the test force MAE on rMD17 (train_01, 950 + 50; all of test_01): ours as
+measured in the model cards (``models/<name>.json``), the peers' as published (source per
+row). Speed is the aspirin energy+forces call in ms from one interleaved run of
+``bench_peers.py``, the same models at the same sizes on the same CPU.
+
+Usage::
+
+    python benchmarks/bench_peers.py --systems aspirin --threads 1 2 --dtypes float32 \\
+        --models se3t se3t-fast se3t-accurate mace nequip torchmd-et tensornet \\
+        --calls 40 --rounds 8 --json runs/peers_aspirin.json
+    python benchmarks/speed_accuracy.py runs/peers_aspirin.json \\
+        --png benchmarks/figures/speed_accuracy.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MOLECULES = ("ethanol", "aspirin")
+
+# bench_peers model -> model card name pattern (ours) or published force MAE, meV/Å (peers)
+OURS = {"se3t": "rmd17-{}", "se3t-fast": "rmd17-{}-fast", "se3t-accurate": "rmd17-{}-accurate"}
+PUBLISHED = {
+    "mace": ({"ethanol": 2.1, "aspirin": 6.6}, "MACE paper (Batatia et al. 2022), Table 1"),
+    "nequip": ({"ethanol": 2.8, "aspirin": 8.2}, "MACE paper (Batatia et al. 2022), Table 1"),
+    # ET's paper reports the original MD17 (aspirin 11.0, ethanol 4.7 meV/Å), not rMD17
+    "torchmd-et": ({"ethanol": None, "aspirin": None}, "no rMD17 figure published (original MD17 only)"),
+    "tensornet": (
+        {"ethanol": None, "aspirin": 8.9},
+        "TensorNet paper (Simeon & De Fabritiis 2023); no ethanol figure found",
+    ),
+}
+LABELS = {
+    "se3t": "se3t default",
+    "se3t-fast": "se3t fast",
+    "se3t-accurate": "se3t accurate",
+    "mace": "MACE",
+    "nequip": "NequIP",
+    "torchmd-et": "TorchMD-Net ET",
+    "tensornet": "TensorNet",
+}
+
+
+def force_mae(model: str) -> tuple[dict[str, float | None], str]:
+    """Test force MAE per molecule (meV/Å) and where it comes from."""
+    if model in PUBLISHED:
+        return PUBLISHED[model]
+    maes = {}
+    for molecule in MOLECULES:
+        card = ROOT / "models" / (OURS[model].format(molecule) + ".json")
+        maes[molecule] = (
+            json.loads(card.read_text())["test_metrics"]["forces_mae_meV_per_A"] if card.is_file() else None
+        )
+    return maes, "measured, models/" + OURS[model].format("<molecule>") + ".json"
+
+
+def timings(path: Path) -> dict[tuple[str, int], float]:
+    """``(model, threads) -> ms`` for float32 aspirin calls in a ``bench_peers.py --json`` file."""
+    rows = json.loads(path.read_text())
+    return {
+        (r["model"], r["threads"]): r["ms"]
+        for r in rows
+        if r["mode"] == "call" and r["system"] == "aspirin" and r["dtype"] == "float32" and r["ms"]
+    }
+
+
+def table(ms: dict[tuple[str, int], float]) -> list[tuple]:
+    """Rows (label, ms at 1 thread, ms at 2 threads, ethanol MAE, aspirin MAE, source)."""
+    rows = []
+    for model, label in LABELS.items():
+        if not any(key[0] == model for key in ms):
+            continue
+        maes, source = force_mae(model)
+        rows.append((label, ms.get((model, 1)), ms.get((model, 2)), maes["ethanol"], maes["aspirin"], source))
+    return rows
+
+
+def markdown(rows: list[tuple]) -> str:
+    def cell(value, fmt):
+        return "--" if value is None else format(value, fmt)
+
+    header = [
+        "model",
+        "aspirin ms, 1 thread",
+        "2 threads",
+        "ethanol F MAE (meV/Å)",
+        "aspirin F MAE (meV/Å)",
+        "accuracy from",
+    ]
+    lines = ["| " + " | ".join(header) + " |", "| --- | ---: | ---: | ---: | ---: | --- |"]
+    for label, ms1, ms2, eth, asp, source in rows:
+        values = [cell(ms1, ".1f"), cell(ms2, ".1f"), cell(eth, ".1f"), cell(asp, ".1f")]
+        lines.append(f"| {label} | " + " | ".join(values) + f" | {source} |")
+    return "\n".join(lines)
+
+
+def plot(rows: list[tuple], path: Path) -> None:
+    """Force MAE against ms per call (1 thread), one panel per molecule, log-log."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.8), sharex=True)
+    for ax, column, molecule in zip(axes, (3, 4), MOLECULES, strict=True):
+        for row in rows:
+            label, ms1, mae = row[0], row[1], row[column]
+            if ms1 is None or mae is None:
+                continue
+            ours = label.startswith("se3t")
+            ax.scatter(ms1, mae, marker="o" if ours else "s", color="C0" if ours else "C1")
+            ax.annotate(label, (ms1, mae), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        ax.set(
+            xscale="log",
+            yscale="log",
+            title=f"rMD17 {molecule}",
+            xlabel="aspirin ms per call, 1 thread, float32",
+        )
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel("test force MAE (meV/Å)")
+    fig.text(0.01, 0.01, "circles: ours, measured; squares: published", fontsize=7)
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=120)
+    tmp.replace(path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("timings", type=Path, help="bench_peers.py --json output")
+    parser.add_argument("--png", type=Path, help="write the plot here")
+    args = parser.parse_args()
+    rows = table(timings(args.timings))
+    print(markdown(rows))
+    if args.png:
+        plot(rows, args.png)
+
+
+if __name__ == "__main__":
+    main()
