@@ -82,7 +82,7 @@ def dft_reference(data: Path) -> tuple[float, float, float]:
     records = [
         r for name in ("Si_training.json", "Si_test.json") for r in json.loads((data / name).read_text())
     ]
-    mode0 = {}  # strain along x -> stress, for the cells strained along x only
+    mode0 = {}  # strain along x, rounded -> (strain, stress), for the cells strained along x only
     cells = []
     for r in records:
         if r["group"] != "Elastic":
@@ -90,11 +90,12 @@ def dft_reference(data: Path) -> tuple[float, float, float]:
         cell = np.array(r["structure"]["lattice"]["matrix"])
         cells.append(cell)
         if np.allclose(cell - np.diag(np.diag(cell)), 0) and np.isclose(cell[1, 1], cell[2, 2]):
-            mode0[round(cell[0, 0] / cell[1, 1] - 1, 3)] = mlearn_stress(r["outputs"]["virial_stress"], "Si")
+            strain = cell[0, 0] / cell[1, 1] - 1
+            mode0[round(strain, 2)] = (strain, mlearn_stress(r["outputs"]["virial_stress"], "Si"))
     if -0.02 not in mode0 or 0.02 not in mode0:
         raise ValueError(f"{data}: the Elastic group has no uniaxial strains of +-2 %")
     a_ref = float(np.median([cell[1, 1] for cell in cells]) / 2)  # 2x2x2 cubic supercell
-    return a_ref, *c11_c12([(-0.02, mode0[-0.02]), (0.02, mode0[0.02])])
+    return a_ref, *c11_c12([mode0[-0.02], mode0[0.02]])
 
 
 def main() -> None:
