@@ -29,7 +29,10 @@ PUBLISHED = {
     "mace": ({"ethanol": 2.1, "aspirin": 6.6}, "MACE paper (Batatia et al. 2022), Table 1"),
     "nequip": ({"ethanol": 2.8, "aspirin": 8.2}, "MACE paper (Batatia et al. 2022), Table 1"),
     # ET's paper reports the original MD17 (aspirin 11.0, ethanol 4.7 meV/Å), not rMD17
-    "torchmd-et": ({"ethanol": None, "aspirin": None}, "no rMD17 figure published (original MD17 only)"),
+    "torchmd-et": (
+        {"ethanol": None, "aspirin": None},
+        "no rMD17 figure found (its paper reports the original MD17)",
+    ),
     "tensornet": (
         {"ethanol": None, "aspirin": 8.9},
         "TensorNet paper (Simeon & De Fabritiis 2023); no ethanol figure found",
