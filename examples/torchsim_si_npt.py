@@ -2,9 +2,10 @@
 
 Three 64-atom diamond cells start at lattice constants 5.30, 5.469 (the PBE value) and
 5.65 Å and run Langevin NPT at ``--temperature`` and zero pressure, batched in one
-TorchSim state. Under the model's stress all three must reach the same lattice
-constant; the mean over the second half of the run is printed per cell, beside the
-0 K value ``examples/si_eos.py`` finds.
+TorchSim state. Under the model's stress all three approach the same lattice
+constant (slightly above the 0 K value of ``examples/si_eos.py``, by thermal
+expansion); the mean over the second half of the run is printed per cell. The default
+1 ps is a demonstration: the cells started furthest away need several ps to converge.
 
     pip install -e ".[torchsim]"
     python examples/torchsim_si_npt.py                     # the shipped mlearn-si model
