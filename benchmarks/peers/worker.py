@@ -54,9 +54,8 @@ def se3t_settings(dtype: str, species: list[str], settings: str) -> tuple[Calcul
     from se3t_calc.train.config import read_config_file
 
     torch.manual_seed(SEED)
-    table = read_config_file(Path(__file__).resolve().parents[2] / "examples" / f"rmd17-{settings}.toml")[
-        "model"
-    ]
+    settings_file = Path(__file__).resolve().parents[2] / "examples" / f"rmd17-{settings}.toml"
+    table = read_config_file(settings_file)["model"]
     calc = SE3TCalculator(SE3TModel(ModelConfig(**{**table, "species": species})), device="cpu", dtype=dtype)
     return calc, calc.model
 
