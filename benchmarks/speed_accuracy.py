@@ -20,7 +20,8 @@ import argparse
 import json
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from se3t_calc.pretrained import available_models, model_card
+
 MOLECULES = ("ethanol", "aspirin")
 
 # bench_peers model -> model card name pattern (ours) or published force MAE, meV/Å (peers)
@@ -53,12 +54,12 @@ def force_mae(model: str) -> tuple[dict[str, float | None], str]:
     """Test force MAE per molecule (meV/Å) and where it comes from."""
     if model in PUBLISHED:
         return PUBLISHED[model]
-    maes = {}
-    for molecule in MOLECULES:
-        card = ROOT / "models" / (OURS[model].format(molecule) + ".json")
-        maes[molecule] = (
-            json.loads(card.read_text())["test_metrics"]["forces_mae_meV_per_A"] if card.is_file() else None
-        )
+    shipped = available_models()
+    names = {molecule: OURS[model].format(molecule) for molecule in MOLECULES}
+    maes = {
+        molecule: model_card(name)["test_metrics"]["forces_mae_meV_per_A"] if name in shipped else None
+        for molecule, name in names.items()
+    }
     return maes, "measured, models/" + OURS[model].format("<molecule>") + ".json"
 
 
