@@ -137,12 +137,13 @@ def _models(args: argparse.Namespace) -> None:
     names = available_models()
     if not names:
         raise FileNotFoundError(f"no shipped models found in {models_dir()}; {NO_MODELS_HINT}")
-    print(f"{'name':<18}{'species':<14}{'test E MAE meV':>15}{'test F MAE meV/Å':>18}  data")
+    width = max(len("name"), *map(len, names)) + 2
+    print(f"{'name':<{width}}{'species':<14}{'test E MAE meV':>15}{'test F MAE meV/Å':>18}  data")
     for name in names:
         card = model_card(name)
         test = card["test_metrics"]
         print(
-            f"{name:<18}{' '.join(card['species']):<14}{test['energy_mae_meV']:>15.2f}"
+            f"{name:<{width}}{' '.join(card['species']):<14}{test['energy_mae_meV']:>15.2f}"
             f"{test['forces_mae_meV_per_A']:>18.2f}  {card['data']['test_file']['path']}"
         )
 
