@@ -61,14 +61,15 @@ def save_model(model: SE3TModel, path: str | os.PathLike, *, metadata: dict[str,
     atomic_save(model_to_dict(model, metadata), path)
 
 
-def atomic_save(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save`` to a temporary file in the same folder, then rename over ``path``."""
+def atomic_save(obj: Any, path: str | os.PathLike, dump: Callable[[Any, Any], None] = torch.save) -> None:
+    """``dump(obj, file)`` (default ``torch.save``) to a temporary file in the same folder, then
+    rename over ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
+            dump(obj, handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; a model file is not

@@ -197,13 +197,19 @@ def _add_export_lammps_parser(sub: Any) -> None:
         help="do not refuse a ghost shell thinner than num_layers * r_cut (e.g. a free surface "
         "between r_cut and that depth beyond a rank's atoms)",
     )
+    export.add_argument(
+        "--dtype",
+        choices=["float64", "float32"],
+        default="float64",
+        help="precision of the model in LAMMPS (float32: about half the memory and time)",
+    )
     export.set_defaults(func=_export_lammps)
 
 
 def _export_lammps(args: argparse.Namespace) -> None:
     from se3t_calc.integrations.lammps import export_lammps
 
-    adapter = export_lammps(args.model, args.output, check_ghosts=not args.no_ghost_check)
+    adapter = export_lammps(args.model, args.output, check_ghosts=not args.no_ghost_check, dtype=args.dtype)
     config = adapter.model.config
     print(f"wrote {args.output}; in LAMMPS (units metal, one type per element):")
     print(f"  pair_style   mliap unified {args.output} 1")

@@ -11,6 +11,7 @@ import pickle
 
 import numpy as np
 import pytest
+import torch
 from ase.build import bulk
 from helpers import calc, small_model
 from scipy.spatial import cKDTree
@@ -114,6 +115,20 @@ def test_ranks_reproduce_the_ase_calculator(subdomains):
     assert np.abs(forces).max() > 0.1 and np.abs(virial).max() > 0.1  # not trivially zero
 
 
+def test_float32_adapter_is_close_to_float64_and_hands_lammps_float64():
+    model = small_model(("Si",), seed=9, r_cut=4.0)
+    atoms = silicon()
+    comm = model.config.num_layers * model.config.r_cut + 2.0
+    adapter = SE3TLammps(model, dtype="float32")
+    assert next(adapter.model.parameters()).dtype == torch.float32
+    energy, energies, forces, _ = run_ranks(adapter, atoms, comm, HALVES)  # FakeData asserts float64 out
+    atoms.calc = calc(model)
+    np.testing.assert_allclose(energy, atoms.get_potential_energy(), rtol=1e-6)
+    np.testing.assert_allclose(energies, atoms.get_potential_energies(), atol=1e-4)
+    np.testing.assert_allclose(forces, atoms.get_forces(), atol=1e-4)
+    assert np.abs(forces - atoms.get_forces()).max() > 0  # really computed in float32
+
+
 def test_thin_ghost_shell_is_refused_and_would_be_wrong():
     model = small_model(("Si",), seed=9, r_cut=4.0)
     atoms = silicon()
@@ -142,9 +157,13 @@ def test_export_pickles_plain_data_and_reloads(tmp_path, capsys):
     assert "pair_style   mliap unified" in out and "comm_modify  cutoff 10" in out
     with open(tmp_path / "si.pkl", "rb") as f:
         loaded = pickle.load(f)
-    assert loaded.element_types == ["Si"] and loaded.rcutfac == 2.0
+    assert loaded.element_types == ["Si"] and loaded.rcutfac == 2.0 and loaded.dtype == torch.float64
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["si.pkl", "si.pt"]  # no temporary file left
     atoms = silicon()
     energy, *_ = run_ranks(loaded, atoms, 10.0, HALVES)
     np.testing.assert_allclose(energy, calc(model).get_potential_energy(atoms), rtol=1e-12)
     with pytest.raises(ValueError, match=r"torch\.load"):
         export_lammps(model, tmp_path / "si.pt2.pt")
+    main(["export-lammps", str(tmp_path / "si.pt"), str(tmp_path / "si32.pkl"), "--dtype", "float32"])
+    with open(tmp_path / "si32.pkl", "rb") as f:
+        assert pickle.load(f).dtype == torch.float32

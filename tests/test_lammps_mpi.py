@@ -93,18 +93,37 @@ def setup(tmp_path):
 @pytest.mark.parametrize("ranks", [1, 2])
 def test_lammps_ranks_equal_the_ase_calculator(tmp_path, setup, ranks):
     _, reference = setup
+    energy, forces, energies, stress = _single_point(tmp_path, ranks)
+    np.testing.assert_allclose(energy, reference.get_potential_energy(), rtol=0, atol=1e-8)
+    np.testing.assert_allclose(forces, reference.get_forces(), rtol=0, atol=1e-8)
+    np.testing.assert_allclose(energies, reference.get_potential_energies(), rtol=0, atol=1e-8)
+    np.testing.assert_allclose(stress, reference.get_stress(voigt=False), rtol=0, atol=1e-8)
+
+
+@needs_lammps
+def test_lammps_float32_model_is_close_to_float64(tmp_path, setup):
+    model, reference = setup
+    export_lammps(model, tmp_path / "si.pkl", dtype="float32")
+    energy, forces, energies, stress = _single_point(tmp_path, 2)
+    scale = np.abs(reference.get_forces()).max()
+    np.testing.assert_allclose(energy, reference.get_potential_energy(), rtol=1e-6)
+    np.testing.assert_allclose(forces, reference.get_forces(), rtol=0, atol=1e-5 * scale)
+    np.testing.assert_allclose(energies, reference.get_potential_energies(), rtol=0, atol=1e-5)
+    np.testing.assert_allclose(stress, reference.get_stress(voigt=False), rtol=1e-4, atol=1e-6)
+    assert np.abs(forces - reference.get_forces()).max() > 1e-10  # really float32
+
+
+def _single_point(tmp_path, ranks):
+    """LAMMPS' energy (eV), forces (N, 3) eV/Å, per-atom energies (N,) and stress (3, 3) eV/Å^3."""
     run = _run(tmp_path, ranks, 10.0, SINGLE_POINT)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     values = np.array((tmp_path / "result.txt").read_text().split(), dtype=float)
     dump = np.loadtxt(tmp_path / "forces.dump", skiprows=9)
-    np.testing.assert_allclose(values[0], reference.get_potential_energy(), rtol=0, atol=1e-8)
-    np.testing.assert_allclose(dump[:, 1:4], reference.get_forces(), rtol=0, atol=1e-8)
-    np.testing.assert_allclose(dump[:, 4], reference.get_potential_energies(), rtol=0, atol=1e-8)
     # LAMMPS: pressure (compression positive) in bar, converted with its own metal-units
     # constant (1.6021765e6 bar per eV/Å^3), which differs from CODATA's in the 8th digit
     xx, yy, zz, xy, xz, yz = values[1:] / LAMMPS_BAR_PER_EV_A3
-    pressure = np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]])
-    np.testing.assert_allclose(-pressure, reference.get_stress(voigt=False), rtol=0, atol=1e-8)
+    stress = -np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]])
+    return values[0], dump[:, 1:4], dump[:, 4], stress
 
 
 @needs_lammps

