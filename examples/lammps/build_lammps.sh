@@ -32,6 +32,8 @@ patched() { grep -q "se3t_calc patch" "$SRC/src/ML-IAP/mliap_data.cpp"; }
 
 if [[ -f "$CACHE/install/.complete" && $CONFIGURE_ONLY == 0 ]] && patched; then
     echo "reusing the LAMMPS build in $CACHE/install (delete that folder to rebuild)"
+    # a new environment (e.g. a fresh virtual environment) gets the lammps module of that build
+    "$PYTHON" -c "import lammps.mliap" 2>/dev/null || "$PYTHON" -m pip install --quiet "$BUILD"/lammps-*.whl
     exit 0
 fi
 
