@@ -43,6 +43,7 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "wide16": ({"hidden_irreps": "64x0e+16x1o+16x2e+16x3o"}, {}),
     "heads8": ({"head_channels": 8}, {}),
     "forces100": ({}, {"forces_weight": 100.0}),
+    "forces1000": ({}, {"forces_weight": 1000.0}),
     "layers3": ({"num_layers": 3}, {}),
     "radial64": ({"radial_hidden": 64}, {}),
 }
@@ -64,7 +65,7 @@ VARIANTS.update(
     {
         f"accurate+{name}": ({**COMBINED["accurate"][0], **model}, {**COMBINED["accurate"][1], **training})
         for name, (model, training) in VARIANTS.items()
-        if name in ("basis16", "forces100", "layers3", "radial64")
+        if name in ("basis16", "forces100", "forces1000", "layers3", "radial64")
     }
 )
 VARIANTS.update(COMBINED)
