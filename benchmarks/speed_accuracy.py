@@ -112,13 +112,14 @@ def plot(rows: list[tuple], path: Path) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.8), sharex=True)
     for ax, column, molecule in zip(axes, (3, 4), MOLECULES, strict=True):
-        for row in rows:
+        plotted = [row for row in rows if row[1] is not None and row[column] is not None]
+        for i, row in enumerate(plotted):
             label, ms1, mae = row[0], row[1], row[column]
-            if ms1 is None or mae is None:
-                continue
             ours = label.startswith("se3t")
             ax.scatter(ms1, mae, marker="o" if ours else "s", color="C0" if ours else "C1")
-            ax.annotate(label, (ms1, mae), textcoords="offset points", xytext=(4, 4), fontsize=8)
+            below = ours and i % 2 == 1  # our points lie close together: alternate the labels
+            offset = (4, -11) if below else (4, 4)
+            ax.annotate(label, (ms1, mae), textcoords="offset points", xytext=offset, fontsize=8)
         ax.set(
             xscale="log",
             yscale="log",
