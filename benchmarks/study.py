@@ -69,6 +69,11 @@ VARIANTS.update(
         if name in ("basis16", "forces100", "forces1000", "layers3", "radial64")
     }
 )
+# and on top of the accurate settings with force weight 1000 (the shipped accurate recipe)
+VARIANTS["accurate+forces1000+product-last"] = (
+    {**VARIANTS["accurate+forces1000"][0], "product_last": True},
+    VARIANTS["accurate+forces1000"][1],
+)
 VARIANTS.update(COMBINED)
 
 

@@ -27,7 +27,8 @@ class ModelConfig:
         Largest degree of the spherical harmonics of edge directions.
     hidden_irreps : str
         Irreps of the node features between layers. The last layer outputs only
-        their scalars, which the energy readout uses.
+        their scalars, which the energy readout uses (all of them with
+        ``product_last``).
         Only natural parities (``0e, 1o, 2e, 3o, ...``) are allowed.
     num_heads : int
         Attention heads per layer.
@@ -57,6 +58,11 @@ class ModelConfig:
     product_channels : int
         Channels per irrep of the node-wise product of features with themselves
         after every layer but the last (raises the body order); 0 disables it.
+    product_last : bool
+        Also apply the product after the last layer, which then outputs all of
+        ``hidden_irreps``: the readout sees invariant products of the last layer's
+        equivariant features (a higher body order for the energy, at the cost of
+        the last layer's ``l > 0`` outputs). Needs ``product_channels > 0``.
     """
 
     species: tuple[str, ...]
@@ -75,6 +81,7 @@ class ModelConfig:
     sqrt_alpha: bool = True
     gate: bool = True
     product_channels: int = 0
+    product_last: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "species", tuple(self.species))
@@ -139,6 +146,8 @@ def _validate(cfg: ModelConfig) -> None:
         _fail("radial_basis", cfg.radial_basis, f"choose one of {RADIAL_BASES}")
     if cfg.product_channels < 0:
         _fail("product_channels", cfg.product_channels, "must be 0 (off) or a positive integer")
+    if cfg.product_last and cfg.product_channels == 0:
+        _fail("product_last", cfg.product_last, "needs product_channels > 0")
     if cfg.invariant not in INVARIANTS:
         _fail("invariant", cfg.invariant, f"choose one of {INVARIANTS}")
     if cfg.invariant == "mixed" and cfg.num_heads < 2:

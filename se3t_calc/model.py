@@ -39,10 +39,13 @@ class SE3TModel(torch.nn.Module):
         irreps = self.embedding.irreps_out
         scalars = o3.Irreps(f"{num_scalars}x0e")
         for k in range(config.num_layers):
-            # the readout uses scalars only, so the last layer computes nothing else
+            last = k == config.num_layers - 1
+            # the readout uses scalars only, so the last layer computes nothing else,
+            # unless a product follows it (its scalars include products of l > 0 features)
+            with_product = config.product_channels > 0 and (not last or config.product_last)
             layer = EquivariantAttention(
                 irreps,
-                scalars if k == config.num_layers - 1 else hidden,
+                scalars if last and not with_product else hidden,
                 irreps_sh,
                 head_invariants=heads,
                 head_channels=config.head_channels,
@@ -53,8 +56,7 @@ class SE3TModel(torch.nn.Module):
             )
             layers.append(layer)
             irreps = layer.irreps_out
-            last = k == config.num_layers - 1
-            if config.product_channels > 0 and not last:
+            if with_product:
                 products.append(NodeProduct(irreps, config.product_channels))
             else:
                 products.append(torch.nn.Identity())

@@ -17,6 +17,7 @@ from se3t_calc import ModelConfig
         ("num_heads", 0),
         ("invariant", "sqrt"),
         ("lmax", 9),
+        ("product_last", True),  # without product_channels
     ],
 )
 def test_bad_field_is_named(field, value):
