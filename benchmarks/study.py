@@ -70,10 +70,15 @@ VARIANTS.update(
     }
 )
 # and on top of the accurate settings with force weight 1000 (the shipped accurate recipe)
-VARIANTS["accurate+forces1000+product-last"] = (
-    {**VARIANTS["accurate+forces1000"][0], "product_last": True},
-    VARIANTS["accurate+forces1000"][1],
-)
+for name, change in {
+    "product-last": {"product_last": True},
+    "product-depth2": {"product_depth": 2},
+    "radial64": {"radial_hidden": 64},
+}.items():
+    VARIANTS[f"accurate+forces1000+{name}"] = (
+        {**VARIANTS["accurate+forces1000"][0], **change},
+        VARIANTS["accurate+forces1000"][1],
+    )
 VARIANTS.update(COMBINED)
 
 

@@ -63,6 +63,10 @@ class ModelConfig:
         ``hidden_irreps``: the readout sees invariant products of the last layer's
         equivariant features (a higher body order for the energy, at the cost of
         the last layer's ``l > 0`` outputs). Needs ``product_channels > 0``.
+    product_depth : int
+        Products stacked after each such layer, each a residual update of the
+        last; ``d`` of them raise the body order of a layer's features up to
+        ``2**d`` times.
     """
 
     species: tuple[str, ...]
@@ -82,6 +86,7 @@ class ModelConfig:
     gate: bool = True
     product_channels: int = 0
     product_last: bool = False
+    product_depth: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "species", tuple(self.species))
@@ -137,7 +142,14 @@ def _validate(cfg: ModelConfig) -> None:
     if not 0 <= cfg.lmax <= 6:
         _fail("lmax", cfg.lmax, "must be between 0 and 6")
     _validate_irreps(cfg.hidden_irreps)
-    for name in ("num_heads", "head_channels", "num_layers", "radial_hidden", "readout_hidden"):
+    for name in (
+        "num_heads",
+        "head_channels",
+        "num_layers",
+        "radial_hidden",
+        "readout_hidden",
+        "product_depth",
+    ):
         if int(getattr(cfg, name)) < 1:
             _fail(name, getattr(cfg, name), "must be a positive integer")
     if cfg.num_basis < 2:

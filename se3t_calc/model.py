@@ -57,7 +57,7 @@ class SE3TModel(torch.nn.Module):
             layers.append(layer)
             irreps = layer.irreps_out
             if with_product:
-                products.append(NodeProduct(irreps, config.product_channels))
+                products.append(_products(irreps, config.product_channels, config.product_depth))
             else:
                 products.append(torch.nn.Identity())
         self.layers = torch.nn.ModuleList(layers)
@@ -89,6 +89,13 @@ class SE3TModel(torch.nn.Module):
         node_energy = self.readout(x, data[keys.SPECIES])
         total = sum_per_graph(node_energy, data[keys.BATCH], data[keys.CELL].shape[0])
         return {**data, keys.NODE_ENERGY: node_energy, keys.TOTAL_ENERGY: total}
+
+
+def _products(irreps: o3.Irreps, channels: int, depth: int) -> torch.nn.Module:
+    """``depth`` node-wise products in sequence (one alone keeps its state-dict names)."""
+    if depth == 1:
+        return NodeProduct(irreps, channels)
+    return torch.nn.Sequential(*(NodeProduct(irreps, channels) for _ in range(depth)))
 
 
 def sum_per_graph(node_energy: torch.Tensor, batch: torch.Tensor, num_graphs: int) -> torch.Tensor:

@@ -24,6 +24,7 @@ VARIANTS = {
     "bessel": dict(radial_basis="bessel"),
     "both, 3 layers": dict(product_channels=2, radial_basis="bessel", num_layers=3),
     "product after the last layer": dict(product_channels=2, product_last=True),
+    "two stacked products": dict(product_channels=2, product_depth=2),
 }
 
 

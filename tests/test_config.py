@@ -18,6 +18,7 @@ from se3t_calc import ModelConfig
         ("invariant", "sqrt"),
         ("lmax", 9),
         ("product_last", True),  # without product_channels
+        ("product_depth", 0),
     ],
 )
 def test_bad_field_is_named(field, value):
