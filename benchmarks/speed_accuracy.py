@@ -121,9 +121,9 @@ def plot(rows: list[tuple], path: Path) -> None:
             label, ms1, mae = row[0], row[1], row[column]
             ours = label.startswith("se3t")
             ax.scatter(ms1, mae, marker="o" if ours else "s", color="C0" if ours else "C1")
-            below = ours and i % 2 == 1  # our points lie close together: alternate the labels
-            offset = (4, -11) if below else (4, 4)
-            ax.annotate(label, (ms1, mae), textcoords="offset points", xytext=offset, fontsize=8)
+            left = ours and i % 2 == 1  # our points lie close together: alternate the labels
+            offset, align = ((-5, -3), "right") if left else ((4, 4), "left")
+            ax.annotate(label, (ms1, mae), textcoords="offset points", xytext=offset, fontsize=8, ha=align)
         ax.set(
             xscale="log",
             yscale="log",
