@@ -61,24 +61,23 @@ COMBINED: dict[str, tuple[dict, dict]] = {
         {"atomic_energies": ISOLATED},
     ),
 }
+
+
+def _on_top(base: tuple[dict, dict], change: tuple[dict, dict]) -> tuple[dict, dict]:
+    """Settings ``base`` with the model and training settings of ``change`` applied."""
+    return {**base[0], **change[0]}, {**base[1], **change[1]}
+
+
 # the same single changes on top of the accurate settings: "accurate+layers3", ...
-VARIANTS.update(
-    {
-        f"accurate+{name}": ({**COMBINED["accurate"][0], **model}, {**COMBINED["accurate"][1], **training})
-        for name, (model, training) in VARIANTS.items()
-        if name in ("basis16", "forces100", "forces1000", "layers3", "radial64")
-    }
-)
+for name in ("basis16", "forces100", "forces1000", "layers3", "radial64"):
+    VARIANTS[f"accurate+{name}"] = _on_top(COMBINED["accurate"], VARIANTS[name])
 # and on top of the accurate settings with force weight 1000 (the shipped accurate recipe)
-for name, change in {
+for name, model in {
     "product-last": {"product_last": True},
     "product-depth2": {"product_depth": 2},
     "radial64": {"radial_hidden": 64},
 }.items():
-    VARIANTS[f"accurate+forces1000+{name}"] = (
-        {**VARIANTS["accurate+forces1000"][0], **change},
-        VARIANTS["accurate+forces1000"][1],
-    )
+    VARIANTS[f"accurate+forces1000+{name}"] = _on_top(VARIANTS["accurate+forces1000"], (model, {}))
 VARIANTS.update(COMBINED)
 
 

@@ -65,8 +65,8 @@ class ModelConfig:
         the last layer's ``l > 0`` outputs). Needs ``product_channels > 0``.
     product_depth : int
         Products stacked after each such layer, each a residual update of the
-        last; ``d`` of them raise the body order of a layer's features up to
-        ``2**d`` times.
+        last; ``d`` of them form products of up to ``2**d`` of the layer's
+        features. More than 1 needs ``product_channels > 0``.
     """
 
     species: tuple[str, ...]
@@ -158,8 +158,11 @@ def _validate(cfg: ModelConfig) -> None:
         _fail("radial_basis", cfg.radial_basis, f"choose one of {RADIAL_BASES}")
     if cfg.product_channels < 0:
         _fail("product_channels", cfg.product_channels, "must be 0 (off) or a positive integer")
-    if cfg.product_last and cfg.product_channels == 0:
-        _fail("product_last", cfg.product_last, "needs product_channels > 0")
+    if cfg.product_channels == 0:  # options of the product, which is off
+        if cfg.product_last:
+            _fail("product_last", cfg.product_last, "needs product_channels > 0")
+        if cfg.product_depth > 1:
+            _fail("product_depth", cfg.product_depth, "needs product_channels > 0")
     if cfg.invariant not in INVARIANTS:
         _fail("invariant", cfg.invariant, f"choose one of {INVARIANTS}")
     if cfg.invariant == "mixed" and cfg.num_heads < 2:

@@ -59,6 +59,22 @@ def test_product_block_changes_the_energy():
     assert abs(energy_forces(atoms, calc(plain))[0] - energy_forces(atoms, calc(altered))[0]) > 1e-6
 
 
+@pytest.mark.parametrize("option", [dict(product_last=True), dict(product_depth=2)])
+def test_product_option_adds_a_product_that_reaches_the_energy(option):
+    """Guard: the option is not ignored -- it adds a product whose weights change the energy."""
+    plain = small_model(product_channels=2)
+    changed = small_model(product_channels=2, **option)
+    count = lambda model: sum(p.numel() for p in model.parameters())  # noqa: E731
+    assert count(changed) > count(plain)
+    added = changed.products[-1] if "product_last" in option else changed.products[0][1]
+    atoms = ethanol(1)
+    before = energy_forces(atoms, calc(changed))[0]
+    with torch.no_grad():
+        for p in added.up.parameters():
+            p.mul_(3.0)
+    assert abs(energy_forces(atoms, calc(changed))[0] - before) > 1e-6
+
+
 def test_product_is_quadratic_in_the_features():
     """Without the residual, scaling the features by s scales the product by s^2."""
     block = NodeProduct("4x0e+2x1o+2x2e", channels=2).double()

@@ -19,6 +19,7 @@ from se3t_calc import ModelConfig
         ("lmax", 9),
         ("product_last", True),  # without product_channels
         ("product_depth", 0),
+        ("product_depth", 2),  # without product_channels
     ],
 )
 def test_bad_field_is_named(field, value):
