@@ -18,7 +18,7 @@ class EquivariantAttention(torch.nn.Module):
     For every centre atom ``i`` and neighbour ``j``::
 
         q_i          = Linear(f_i)                                (per head)
-        k_ij ⊕ v_ij  = TP(Linear(f_j), Y(r_ij); w = MLP(basis))   (one fused product)
+        k_ij, v_ij   = TP(Linear(f_j), Y(r_ij); w = MLP(basis))
         logit_ij     = <q_i, k_ij> / sqrt(dim)
         alpha_ij     = w_cut(r_ij) exp(logit_ij) / sum_j' w_cut(r_ij') exp(logit_ij')
         m_i          = sum_j sqrt(alpha_ij) v_ij
@@ -62,11 +62,23 @@ class EquivariantAttention(torch.nn.Module):
         self.sqrt_alpha = sqrt_alpha
         channels = num_heads * head_channels
         ls = [ir for _, ir in o3.Irreps(irreps_in).simplify()]
-        # channel index: (key/value, head, channel) -- one fused product for keys and values
+        targets = {ir for _, ir in irreps_out}
+        # channel index: (key/value, head, channel)
         self.expand = o3.Linear(irreps_in, o3.Irreps([(2 * channels, ir) for ir in ls]))
-        self.tp = EdgeTensorProduct(ls, 2 * channels, irreps_sh, {ir for _, ir in irreps_out})
+        self.expand_dims = [2 * channels * ir.dim for ir in ls]
+        self.tp = EdgeTensorProduct(ls, channels, irreps_sh, targets)
         self.layout = HeadLayout([ir3 for _, _, ir3 in self.tp.paths], channels)
+        # a query is a linear map of f_i and has only its irreps: key paths to other
+        # irreps would meet zeros in <q, k>, so keys are computed for these targets only
+        self.tp_key = EdgeTensorProduct(ls, channels, irreps_sh, targets & set(ls))
+        key_paths = [p for p, (_, _, ir3) in enumerate(self.tp.paths) if ir3 in set(ls)]
+        key_columns = [c for c, p in enumerate(self.tp.path_of_column.tolist()) if p in key_paths]
+        query_index = self.layout.to_edge_index.view(channels, self.tp.dim)[:, key_columns]
+        self.register_buffer("key_paths", torch.tensor(key_paths), persistent=False)
+        self.register_buffer("query_index", query_index.reshape(-1), persistent=False)
         self.query = o3.Linear(irreps_in, self.layout.irreps_heads)
+        # <q, k> is normalised as for keys with every path (the missing ones add zero)
+        self.logit_scale = 1.0 / math.sqrt(head_channels * self.tp.dim)
         # heads sharing an invariant share one radial MLP; groups follow the head order
         self.groups = _contiguous_groups(head_invariants)
         self.radial = torch.nn.ModuleList(
@@ -109,8 +121,7 @@ class EquivariantAttention(torch.nn.Module):
         centre, neighbour = edge_index[0], edge_index[1]
         num_edges, num_nodes = sh.shape[0], x.shape[0]
         paths = self.tp.num_paths
-        channels = self.num_heads * self.head_channels
-        # radial weights (E, paths, key/value, heads * channels) -> (E, channels', paths)
+        # radial weights (E, paths, key/value, heads * channels), one MLP per group of heads
         weights = torch.cat(
             [
                 mlp(basis[inv]).view(num_edges, paths, 2, n * self.head_channels)
@@ -118,17 +129,24 @@ class EquivariantAttention(torch.nn.Module):
             ],
             dim=-1,
         )
-        weights = weights.view(num_edges, paths, 2 * channels).transpose(1, 2)
-        kv = self.tp(self.expand(x).index_select(0, neighbour), sh, weights)
-        head_dim = self.head_channels * self.tp.dim
-        key, value = kv.view(num_edges, 2, self.num_heads, head_dim).unbind(1)
-        query = self.layout.to_edge(self.query(x)).index_select(0, centre)
-        query = query.view(num_edges, self.num_heads, head_dim)
-        logits = (query * key).sum(-1) / math.sqrt(key.shape[-1])
+        key_weights, value_weights = weights.unbind(2)
+        key_weights = key_weights.index_select(1, self.key_paths)
+        key_x, value_x = self._split_key_value(self.expand(x))
+        key = self.tp_key(key_x.index_select(0, neighbour), sh, key_weights.transpose(1, 2))
+        value = self.tp(value_x.index_select(0, neighbour), sh, value_weights.transpose(1, 2))
+        key = key.reshape(num_edges, self.num_heads, self.head_channels * self.tp_key.dim)
+        value = value.reshape(num_edges, self.num_heads, self.head_channels * self.tp.dim)
+        query = self.query(x).index_select(1, self.query_index).index_select(0, centre)
+        logits = (query.view_as(key) * key).sum(-1) * self.logit_scale
         weight = attention_weights(logits, log_env, centre, num_nodes, self.sqrt_alpha)
         messages = torch.zeros((num_nodes, *value.shape[1:]), dtype=value.dtype, device=value.device)
         messages = messages.index_add(0, centre, weight.unsqueeze(-1) * value)
         return self.output(x, self.layout.to_e3nn(messages.view(num_nodes, -1)))
+
+    def _split_key_value(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Expanded features (N, sum_l 2C dim(l)) -> key and value inputs, each (N, sum_l C dim(l))."""
+        halves = [b.view(x.shape[0], 2, -1).unbind(1) for b in x.split(self.expand_dims, dim=1)]
+        return torch.cat([k for k, _ in halves], dim=1), torch.cat([v for _, v in halves], dim=1)
 
 
 def _contiguous_groups(head_invariants: tuple[str, ...]) -> list[tuple[str, int]]:

@@ -38,10 +38,6 @@ class HeadLayout(torch.nn.Module):
         self.register_buffer("to_edge_index", order, persistent=False)
         self.register_buffer("to_e3nn_index", torch.argsort(order), persistent=False)
 
-    def to_edge(self, flat: torch.Tensor) -> torch.Tensor:
-        """``(N, irreps_heads.dim)`` e3nn layout -> edge layout."""
-        return flat.index_select(1, self.to_edge_index)
-
     def to_e3nn(self, flat: torch.Tensor) -> torch.Tensor:
-        """Edge layout -> e3nn layout; inverse of :meth:`to_edge`."""
+        """``(N, irreps_heads.dim)`` edge layout -> e3nn layout (``to_edge_index`` goes the other way)."""
         return flat.index_select(1, self.to_e3nn_index)

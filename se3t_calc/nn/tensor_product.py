@@ -44,27 +44,24 @@ class EdgeTensorProduct(torch.nn.Module):
         self.channels = channels
         self.in_dims = [ir.dim for ir in irreps_in]
         self.paths: list[tuple[o3.Irrep, o3.Irrep, o3.Irrep]] = []
-        # per l1: (number of paths, dim of l3) for each l3, in output order
-        self.groups: list[list[tuple[int, int]]] = []
         sh_offsets = list(itertools.accumulate([ir.dim for _, ir in irreps_sh], initial=0))
         couplings = []
         for ir1 in irreps_in:
-            columns, groups = [], []
+            columns = []
             for ir3 in sorted(targets):
-                group = [(k, ir2) for k, (_, ir2) in enumerate(irreps_sh) if ir3 in ir1 * ir2]
-                if not group:
-                    continue
-                groups.append((len(group), ir3.dim))
-                for k, ir2 in group:
-                    self.paths.append((ir1, ir2, ir3))
-                    columns.append(_coupling(ir1, ir2, ir3, sh_offsets[k], irreps_sh.dim))
-            self.groups.append(groups)
+                for k, (_, ir2) in enumerate(irreps_sh):
+                    if ir3 in ir1 * ir2:
+                        self.paths.append((ir1, ir2, ir3))
+                        columns.append(_coupling(ir1, ir2, ir3, sh_offsets[k], irreps_sh.dim))
             # (sh_dim, d1 * S_l1): for each i, the columns of all paths of this l1
             couplings.append(torch.cat(columns, dim=-1).reshape(irreps_sh.dim, -1))
         self.out_dims = [c.shape[1] // d for c, d in zip(couplings, self.in_dims, strict=True)]
         self.dim = sum(self.out_dims)
         for k, c in enumerate(couplings):
             self.register_buffer(f"coupling_{k}", c, persistent=False)
+        # the path of every output column, to spread the per-path weights over them
+        path_of_column = [p for p, (_, _, ir3) in enumerate(self.paths) for _ in range(ir3.dim)]
+        self.register_buffer("path_of_column", torch.tensor(path_of_column), persistent=False)
 
     @property
     def num_paths(self) -> int:
@@ -88,20 +85,13 @@ class EdgeTensorProduct(torch.nn.Module):
         num_edges = x.shape[0]
         blocks = x.split([self.channels * d for d in self.in_dims], dim=1)
         outputs = []
-        path = 0
-        layout = zip(blocks, self.in_dims, self.out_dims, self.groups, strict=True)
-        for k, (block, d1, s, groups) in enumerate(layout):
+        for k, (block, d1, s) in enumerate(zip(blocks, self.in_dims, self.out_dims, strict=True)):
             coupling = getattr(self, f"coupling_{k}").to(sh.dtype)
             a = (sh @ coupling).view(num_edges, d1, s)
-            out = torch.bmm(block.reshape(num_edges, self.channels, d1), a)
-            start = 0
-            for n, d3 in groups:
-                w = weight[:, :, path : path + n].unsqueeze(-1)
-                seg = out[:, :, start : start + n * d3].view(num_edges, self.channels, n, d3)
-                outputs.append((seg * w).view(num_edges, self.channels, n * d3))
-                start += n * d3
-                path += n
-        return torch.cat(outputs, dim=-1)
+            outputs.append(torch.bmm(block.reshape(num_edges, self.channels, d1), a))
+        # one product with the weights spread over columns: slicing per path would make
+        # the backward allocate and zero an edge-sized tensor for every slice
+        return torch.cat(outputs, dim=-1) * weight.index_select(2, self.path_of_column)
 
 
 def _coupling(ir1: o3.Irrep, ir2: o3.Irrep, ir3: o3.Irrep, sh_offset: int, sh_dim: int) -> torch.Tensor:
