@@ -70,9 +70,11 @@ class EquivariantAttention(torch.nn.Module):
         self.layout = HeadLayout([ir3 for _, _, ir3 in self.tp.paths], channels)
         # a query is a linear map of f_i and has only its irreps: key paths to other
         # irreps would meet zeros in <q, k>, so keys are computed for these targets only
-        self.tp_key = EdgeTensorProduct(ls, channels, irreps_sh, targets & set(ls))
-        key_paths = [p for p, (_, _, ir3) in enumerate(self.tp.paths) if ir3 in set(ls)]
-        key_columns = [c for c, p in enumerate(self.tp.path_of_column.tolist()) if p in key_paths]
+        key_irreps = targets & set(ls)
+        self.tp_key = EdgeTensorProduct(ls, channels, irreps_sh, key_irreps)
+        key_paths = [p for p, (_, _, ir3) in enumerate(self.tp.paths) if ir3 in key_irreps]
+        column_paths = self.tp.path_of_column.tolist()
+        key_columns = [c for c, p in enumerate(column_paths) if self.tp.paths[p][2] in key_irreps]
         query_index = self.layout.to_edge_index.view(channels, self.tp.dim)[:, key_columns]
         self.register_buffer("key_paths", torch.tensor(key_paths), persistent=False)
         self.register_buffer("query_index", query_index.reshape(-1), persistent=False)
