@@ -42,6 +42,9 @@ class EquivariantAttention(torch.nn.Module):
         Apply an equivariant gate at the output.
     """
 
+    key_paths: torch.Tensor
+    query_index: torch.Tensor
+
     def __init__(
         self,
         irreps_in: o3.Irreps,

@@ -39,6 +39,8 @@ class EdgeTensorProduct(torch.nn.Module):
         ``S``, summed dimension of all path outputs.
     """
 
+    path_of_column: torch.Tensor
+
     def __init__(self, irreps_in: list, channels: int, irreps_sh: o3.Irreps, targets: set):
         super().__init__()
         self.channels = channels
