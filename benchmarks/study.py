@@ -78,6 +78,10 @@ for name, model in {
     "radial64": {"radial_hidden": 64},
 }.items():
     VARIANTS[f"accurate+forces1000+{name}"] = _on_top(VARIANTS["accurate+forces1000"], (model, {}))
+# the attention form, on top of the best of those
+VARIANTS["accurate+forces1000+product-depth2+mlp-attention"] = _on_top(
+    VARIANTS["accurate+forces1000+product-depth2"], ({"attention_hidden": 16}, {})
+)
 VARIANTS.update(COMBINED)
 
 

@@ -67,6 +67,10 @@ class ModelConfig:
         Products stacked after each such layer, each a residual update of the
         last; ``d`` of them form products of up to ``2**d`` of the layer's
         features. More than 1 needs ``product_channels > 0``.
+    attention_hidden : int
+        ``0``: a head's attention logit is its scaled query-key dot product.
+        Otherwise an MLP of this hidden width maps the head's per-channel,
+        per-path query-key products (invariants) to the logit.
     """
 
     species: tuple[str, ...]
@@ -87,6 +91,7 @@ class ModelConfig:
     product_channels: int = 0
     product_last: bool = False
     product_depth: int = 1
+    attention_hidden: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "species", tuple(self.species))
@@ -156,8 +161,9 @@ def _validate(cfg: ModelConfig) -> None:
         _fail("num_basis", cfg.num_basis, "must be at least 2")
     if cfg.radial_basis not in RADIAL_BASES:
         _fail("radial_basis", cfg.radial_basis, f"choose one of {RADIAL_BASES}")
-    if cfg.product_channels < 0:
-        _fail("product_channels", cfg.product_channels, "must be 0 (off) or a positive integer")
+    for name in ("product_channels", "attention_hidden"):
+        if int(getattr(cfg, name)) < 0:
+            _fail(name, getattr(cfg, name), "must be 0 (off) or a positive integer")
     if cfg.product_channels == 0:  # options of the product, which is off
         if cfg.product_last:
             _fail("product_last", cfg.product_last, "needs product_channels > 0")

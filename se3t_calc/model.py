@@ -53,6 +53,7 @@ class SE3TModel(torch.nn.Module):
                 radial_hidden=config.radial_hidden,
                 sqrt_alpha=config.sqrt_alpha,
                 gate=config.gate,
+                attention_hidden=config.attention_hidden,
             )
             layers.append(layer)
             irreps = layer.irreps_out

@@ -1,4 +1,4 @@
-"""Physics checks of the optional blocks: node-wise product and Bessel radial basis."""
+"""Physics checks of the optional blocks: node-wise product, Bessel radial basis, MLP attention."""
 
 import numpy as np
 import pytest
@@ -25,6 +25,8 @@ VARIANTS = {
     "both, 3 layers": dict(product_channels=2, radial_basis="bessel", num_layers=3),
     "product after the last layer": dict(product_channels=2, product_last=True),
     "two stacked products": dict(product_channels=2, product_depth=2),
+    "MLP attention": dict(attention_hidden=4),
+    "MLP attention, mixed heads, product": dict(attention_hidden=3, product_channels=2, num_heads=4),
 }
 
 
@@ -75,6 +77,18 @@ def test_product_option_adds_a_product_that_reaches_the_energy(option):
     assert abs(energy_forces(atoms, calc(changed))[0] - before) > 1e-6
 
 
+def test_mlp_attention_reaches_the_energy():
+    """Guard: with ``attention_hidden`` the logits come from the MLP, whose weights change the energy."""
+    model = small_model(attention_hidden=4)
+    mlps = [layer.logit_mlp for layer in model.layers]
+    assert all(mlp is not None for mlp in mlps)
+    atoms = ethanol(1)
+    before = energy_forces(atoms, calc(model))[0]
+    with torch.no_grad():
+        mlps[0].w2.mul_(3.0)
+    assert abs(energy_forces(atoms, calc(model))[0] - before) > 1e-6
+
+
 def test_product_is_quadratic_in_the_features():
     """Without the residual, scaling the features by s scales the product by s^2."""
     block = NodeProduct("4x0e+2x1o+2x2e", channels=2).double()
@@ -116,7 +130,8 @@ def test_continuous_across_the_cutoff(name):
     energy = np.array([e for e, _ in results])
     forces = np.array([f[2, 0] for _, f in results])
     assert energy.max() - energy.min() > 1e-4
-    # each energy step equals the work of the force (trapezoidal rule, relative error
-    # ~ step^2): a jump in the energy or a kink in the force at the cutoff would break it
-    work = -0.5 * (forces[1:] + forces[:-1]) * (xs[1] - xs[0])
-    np.testing.assert_allclose(np.diff(energy), work, rtol=1e-3, atol=1e-6)
+    # each energy change over two steps equals the work of the force (Simpson's rule,
+    # error ~ step^5 where the energy is smooth): a jump in the energy or a kink in the
+    # force at the cutoff would break it
+    work = -(forces[:-2:2] + 4 * forces[1:-1:2] + forces[2::2]) * (xs[1] - xs[0]) / 3
+    np.testing.assert_allclose(energy[2::2] - energy[:-2:2], work, rtol=1e-3, atol=1e-6)

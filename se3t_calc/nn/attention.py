@@ -19,7 +19,7 @@ class EquivariantAttention(torch.nn.Module):
 
         q_i          = Linear(f_i)                                (per head)
         k_ij, v_ij   = TP(Linear(f_j), Y(r_ij); w = MLP(basis))
-        logit_ij     = <q_i, k_ij> / sqrt(dim)
+        logit_ij     = <q_i, k_ij> / sqrt(dim)   or   MLP(<q_i, k_ij>_path)
         alpha_ij     = w_cut(r_ij) exp(logit_ij) / sum_j' w_cut(r_ij') exp(logit_ij')
         m_i          = sum_j sqrt(alpha_ij) v_ij
         f_i'         = Gate(Mix(concat_heads m_i) + SelfInteraction(f_i))
@@ -40,6 +40,10 @@ class EquivariantAttention(torch.nn.Module):
         Weight values by ``sqrt(alpha)`` rather than ``alpha``.
     gate : bool
         Apply an equivariant gate at the output.
+    attention_hidden : int
+        With ``0`` the logit of a head is its scaled query-key dot product; otherwise
+        an MLP of this hidden width maps the head's per-channel, per-path dot products
+        (invariants) to the logit.
     """
 
     key_paths: torch.Tensor
@@ -57,6 +61,7 @@ class EquivariantAttention(torch.nn.Module):
         radial_hidden: int,
         sqrt_alpha: bool,
         gate: bool,
+        attention_hidden: int = 0,
     ):
         super().__init__()
         num_heads = len(head_invariants)
@@ -84,6 +89,11 @@ class EquivariantAttention(torch.nn.Module):
         self.query = o3.Linear(irreps_in, self.layout.irreps_heads)
         # <q, k> is normalised as for keys with every path (the missing ones add zero)
         self.logit_scale = 1.0 / math.sqrt(head_channels * self.tp.dim)
+        self.logit_mlp = (
+            LogitMLP(self.tp_key, num_heads, head_channels, attention_hidden)
+            if attention_hidden > 0
+            else None
+        )
         # heads sharing an invariant share one radial MLP; groups follow the head order
         self.groups = _contiguous_groups(head_invariants)
         self.radial = torch.nn.ModuleList(
@@ -142,7 +152,11 @@ class EquivariantAttention(torch.nn.Module):
         key = key.reshape(num_edges, self.num_heads, self.head_channels * self.tp_key.dim)
         value = value.reshape(num_edges, self.num_heads, self.head_channels * self.tp.dim)
         query = self.query(x).index_select(1, self.query_index).index_select(0, centre)
-        logits = (query.view_as(key) * key).sum(-1) * self.logit_scale
+        products = query.view_as(key) * key
+        if self.logit_mlp is None:
+            logits = products.sum(-1) * self.logit_scale
+        else:
+            logits = self.logit_mlp(products.view(num_edges, self.num_heads, self.head_channels, -1))
         weight = attention_weights(logits, log_env, centre, num_nodes, self.sqrt_alpha)
         messages = torch.zeros((num_nodes, *value.shape[1:]), dtype=value.dtype, device=value.device)
         messages = messages.index_add(0, centre, weight.unsqueeze(-1) * value)
@@ -152,6 +166,42 @@ class EquivariantAttention(torch.nn.Module):
         """Expanded features (N, sum_l 2C dim(l)) -> key and value inputs, each (N, sum_l C dim(l))."""
         halves = [b.view(x.shape[0], 2, -1).unbind(1) for b in x.split(self.expand_dims, dim=1)]
         return torch.cat([k for k, _ in halves], dim=1), torch.cat([v for _, v in halves], dim=1)
+
+
+class LogitMLP(torch.nn.Module):
+    """Attention logits from the invariant query-key products of each path, by an MLP per head.
+
+    The dot product of a query and a key sums ``q_m k_m`` over every channel, path and
+    component ``m``; the sums over the components of one path and channel alone are
+    already invariant. This block keeps them apart, ``z[e, h, c, p]`` (scaled by
+    ``1 / sqrt(dim(l3_p))``), and maps them to a logit with ``w2 . silu(W1 z)``, one
+    ``(W1, w2)`` per head. Smooth, so forces stay continuous.
+
+    Parameters
+    ----------
+    tp : EdgeTensorProduct
+        The product that computes the keys; gives the path of every key column.
+    num_heads, head_channels : int
+    hidden : int
+        Hidden width of the MLP.
+    """
+
+    column_to_path: torch.Tensor
+
+    def __init__(self, tp: EdgeTensorProduct, num_heads: int, head_channels: int, hidden: int):
+        super().__init__()
+        dims = torch.tensor([ir3.dim for _, _, ir3 in tp.paths], dtype=torch.get_default_dtype())
+        one_hot = torch.nn.functional.one_hot(tp.path_of_column, tp.num_paths).to(dims.dtype)
+        self.register_buffer("column_to_path", one_hot / dims.sqrt(), persistent=False)
+        features = head_channels * tp.num_paths
+        self.w1 = torch.nn.Parameter(torch.randn(num_heads, features, hidden) / math.sqrt(features))
+        self.w2 = torch.nn.Parameter(torch.randn(num_heads, hidden) / math.sqrt(hidden))
+
+    def forward(self, products: torch.Tensor) -> torch.Tensor:
+        """Logits (E, H) from the elementwise query-key products (E, H, head_channels, key dim)."""
+        z = (products @ self.column_to_path).flatten(2)  # (E, H, channels * paths)
+        hidden = torch.nn.functional.silu(torch.einsum("ehf,hfa->eha", z, self.w1))
+        return torch.einsum("eha,ha->eh", hidden, self.w2)
 
 
 def _contiguous_groups(head_invariants: tuple[str, ...]) -> list[tuple[str, int]]:
