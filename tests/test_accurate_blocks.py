@@ -131,7 +131,7 @@ def test_continuous_across_the_cutoff(name):
     forces = np.array([f[2, 0] for _, f in results])
     assert energy.max() - energy.min() > 1e-4
     # each energy change over two steps equals the work of the force (Simpson's rule,
-    # error ~ step^5 where the energy is smooth): a jump in the energy or a kink in the
-    # force at the cutoff would break it
+    # error ~ step^5 where the energy is smooth): a jump in the energy, or in the force,
+    # at the cutoff would break it (a force that is continuous with a kink would not)
     work = -(forces[:-2:2] + 4 * forces[1:-1:2] + forces[2::2]) * (xs[1] - xs[0]) / 3
     np.testing.assert_allclose(energy[2::2] - energy[:-2:2], work, rtol=1e-3, atol=1e-6)
