@@ -79,6 +79,18 @@ def check_permutation_invariance(atoms: Atoms, calculator: SE3TCalculator, seed:
     np.testing.assert_allclose(f, f0[perm], atol=1e-10 * np.abs(f0).max())
 
 
+def check_energy_is_work_of_force(
+    xs: np.ndarray, energy: np.ndarray, force: np.ndarray, rtol: float = 1e-7, atol: float = 1e-6
+) -> None:
+    """Along a scan with even spacing and an odd number of points, each energy change over two
+    steps equals the work of the force (Simpson's rule, error ~ step^5 where the energy is
+    smooth): a jump in the energy, or in the force, breaks it (a force that is continuous
+    with a kink does not). ``force`` is the component along the scan, eV/Å."""
+    assert len(xs) % 2 == 1
+    work = -(force[:-2:2] + 4 * force[1:-1:2] + force[2::2]) * (xs[1] - xs[0]) / 3
+    np.testing.assert_allclose(energy[2::2] - energy[:-2:2], work, rtol=rtol, atol=atol)
+
+
 def finite_difference_forces(atoms: Atoms, calculator: SE3TCalculator, h: float = 1e-5) -> np.ndarray:
     """Central differences of the energy, (N, 3) eV/Å."""
     out = np.zeros((len(atoms), 3))

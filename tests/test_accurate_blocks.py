@@ -8,6 +8,7 @@ from ase.build import bulk
 from helpers import (
     calc,
     check_e3_equivariance,
+    check_energy_is_work_of_force,
     check_permutation_invariance,
     energy_forces,
     ethanol,
@@ -130,8 +131,4 @@ def test_continuous_across_the_cutoff(name):
     energy = np.array([e for e, _ in results])
     forces = np.array([f[2, 0] for _, f in results])
     assert energy.max() - energy.min() > 1e-4
-    # each energy change over two steps equals the work of the force (Simpson's rule,
-    # error ~ step^5 where the energy is smooth): a jump in the energy, or in the force,
-    # at the cutoff would break it (a force that is continuous with a kink would not)
-    work = -(forces[:-2:2] + 4 * forces[1:-1:2] + forces[2::2]) * (xs[1] - xs[0]) / 3
-    np.testing.assert_allclose(energy[2::2] - energy[:-2:2], work, rtol=1e-3, atol=1e-6)
+    check_energy_is_work_of_force(xs, energy, forces, rtol=1e-3, atol=1e-6)
