@@ -254,11 +254,29 @@ def _add_train_parser(sub: Any) -> None:
     )
     group = train.add_argument_group("training (TrainConfig)")
     for f in dataclasses.fields(TrainConfig):
-        _add_field(group, f, f"{f.metadata['help']} (default: {f.default})")
+        _add_field(group, f, _with_default(f.metadata["help"], f.default))
     group = train.add_argument_group("model (ModelConfig)")
+    described = _documented_parameters(ModelConfig)
     for f in dataclasses.fields(ModelConfig):
-        _add_field(group, f, f"(default: {f.default})" if f.name != "species" else "(default: the data's)")
+        default = f.default if f.name != "species" else "the data's"
+        _add_field(group, f, _with_default(described[f.name], default))
     train.set_defaults(func=_train)
+
+
+def _with_default(text: str, default: Any) -> str:
+    return text if "default:" in text else f"{text} (default: {default})"
+
+
+def _documented_parameters(cls: type) -> dict[str, str]:
+    """Map each entry of a numpydoc ``Parameters`` section to its description, one line."""
+    section = (cls.__doc__ or "").split("Parameters\n    ----------\n", 1)[-1]
+    described: dict[str, list[str]] = {}
+    for line in section.splitlines():
+        if line.startswith("        ") and described:
+            described[next(reversed(described))].append(line.strip())
+        elif " : " in line:
+            described[line.split(" : ")[0].strip()] = []
+    return {name: " ".join(words).replace("``", "") for name, words in described.items()}
 
 
 def _add_field(group: Any, f: dataclasses.Field, help: str) -> None:

@@ -174,7 +174,13 @@ def test_version_and_help_texts_show_defaults(capsys):
         "relax": ["(default: float64)", "(default: relaxed.extxyz)"],
         "eval": ["(default: float64)", "--threads", "energy profile"],
         "models": ["trained models shipped with se3t_calc"],
-        "train": ["(default: 0.01)", "(default: 0.05)", "data loading and the final test"],
+        "train": [
+            "(default: 0.01)",
+            "(default: 0.05)",
+            "data loading and the final test",
+            "--num-layers NUM_LAYERS Number of attention layers. (default: 2)",
+            "(default: a random part of train_file) --test-file",
+        ],
     }
     for command, phrases in expected.items():
         with pytest.raises(SystemExit):
@@ -193,3 +199,15 @@ def test_md_compile_mode_and_skin_options():
     assert parse(["md", "model.pt", "s.xyz", "--compile"]).compile == "default"
     args = parse(["md", "model.pt", "s.xyz", "--compile", "reduce-overhead", "--skin", "0.3"])
     assert args.compile == "reduce-overhead" and args.skin == 0.3
+
+
+def test_every_model_flag_is_described():
+    import dataclasses
+
+    from se3t_calc.cli import _documented_parameters
+    from se3t_calc.config import ModelConfig
+
+    described = _documented_parameters(ModelConfig)
+    for f in dataclasses.fields(ModelConfig):
+        assert len(described.get(f.name, "")) > 10, f.name
+    assert described["r_cut"] == "Cutoff radius in Å; every interaction vanishes smoothly there."
