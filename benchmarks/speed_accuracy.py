@@ -125,6 +125,7 @@ def plot(rows: list[tuple], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.8), sharex=True)
+    ticks = _log_ticks([row[1] for row in rows if row[1] is not None])  # shared x axis
     for ax, column, molecule in zip(axes, (3, 4), MOLECULES, strict=True):
         plotted = [row for row in rows if row[1] is not None and row[column] is not None]
         for i, row in enumerate(plotted):
@@ -140,7 +141,6 @@ def plot(rows: list[tuple], path: Path) -> None:
             title=f"rMD17 {molecule}",
             xlabel="aspirin ms per call, 1 thread, float32",
         )
-        ticks = _log_ticks([row[1] for row in rows if row[1] is not None])
         ax.set_xlim(ticks[0], ticks[-1])
         ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
         ax.set_yticks([2, 5, 10, 20, 50], ["2", "5", "10", "20", "50"])
