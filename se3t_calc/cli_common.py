@@ -34,7 +34,11 @@ STRUCTURE_HELP = "rMD17 .npz, mlearn .json or any file ase.io.read reads (extxyz
 
 
 class ShowDefaults(argparse.ArgumentDefaultsHelpFormatter):
-    """Help texts that show each option's default."""
+    """Help texts that show each option's default, unless the text already names it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        return text if "default:" in text else super()._get_help_string(action)
 
 
 def positive(kind: type, *, zero: bool = False) -> Any:

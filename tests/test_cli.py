@@ -1,3 +1,4 @@
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -188,6 +189,7 @@ def test_version_and_help_texts_show_defaults(capsys):
         text = " ".join(capsys.readouterr().out.split())
         for phrase in phrases:
             assert phrase in text, (command, phrase)
+        assert not re.search(r"\(default: [^)]*\) \(default:", text), command  # one per option
 
 
 def test_md_compile_mode_and_skin_options():
