@@ -79,9 +79,16 @@ for name, model in {
 }.items():
     VARIANTS[f"accurate+forces1000+{name}"] = _on_top(VARIANTS["accurate+forces1000"], (model, {}))
 # the attention form, on top of the best of those
-VARIANTS["accurate+forces1000+product-depth2+mlp-attention"] = _on_top(
-    VARIANTS["accurate+forces1000+product-depth2"], ({"attention_hidden": 16}, {})
-)
+BEST = "accurate+forces1000+product-depth2+mlp-attention"
+VARIANTS[BEST] = _on_top(VARIANTS["accurate+forces1000+product-depth2"], ({"attention_hidden": 16}, {}))
+# size on top of that: width of the l > 0 features, of the product, of the heads; depth
+for name, model in {
+    "wide32": {"hidden_irreps": "64x0e+32x1o+32x2e+32x3o"},
+    "product32": {"product_channels": 32},
+    "heads16": {"head_channels": 16},
+    "layers3": {"num_layers": 3},
+}.items():
+    VARIANTS[f"{BEST}+{name}"] = _on_top(VARIANTS[BEST], (model, {}))
 VARIANTS.update(COMBINED)
 
 
