@@ -42,6 +42,12 @@ class TrainConfig:
     atomic_energies: str = _opt("fit", "'fit' (least squares on training energies) or an isolated-atoms file")
     output_dir: str = _opt("runs/train", "folder for checkpoints, log and plots")
     seed: int = _opt(0, "seed of the split, the weights and the shuffling")
+    init_from: str | None = _opt(
+        None,
+        "start from the weights of this trained model (file or shipped name) instead of random "
+        "ones, keeping its model settings, scale and shift: fine-tuning (usually with a lower "
+        "--lr), or a new schedule after a finished run",
+    )
     device: str = _opt("auto", "auto, cpu or cuda")
     dtype: str = _opt("float32", "float32 or float64")
     threads: int | None = _opt(None, "CPU threads of torch (default: torch's choice)")

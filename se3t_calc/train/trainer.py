@@ -42,6 +42,7 @@ from se3t_calc.train.plots import learning_curve
 from se3t_calc.train.prepare import Prepared, prepare
 from se3t_calc.train.resume import describe_changes, resumed_settings
 from se3t_calc.train.schedule import LearningRateSchedule
+from se3t_calc.train.warm_start import initial_model
 
 BEST, LAST, LOG = "best.pt", "last.pt", "metrics.jsonl"
 
@@ -384,13 +385,21 @@ def train(
 def _run(
     config: TrainConfig, settings: dict[str, Any], state: dict | None, cluster: Cluster, changes: list[str]
 ) -> Path:
+    source = initial_model(config.init_from, settings) if state is None and config.init_from else None
+    if source is not None:
+        settings = source.config.to_dict()
     cutoff = float(settings.get("r_cut", ModelConfig.r_cut))
     prepared = prepare(config, settings.get("species"), cutoff, None if state is None else state["split"])
     model_config = ModelConfig(**{**settings, "species": prepared.species})
     torch.manual_seed(config.seed)
     model = SE3TModel(model_config)
-    model.readout.scale.fill_(prepared.scale)
-    model.readout.shift.fill_(prepared.shift)
+    if source is None:
+        model.readout.scale.fill_(prepared.scale)
+        model.readout.shift.fill_(prepared.shift)
+    else:
+        model.load_state_dict(source.state_dict())
+        prepared.scale, prepared.shift = float(model.readout.scale), float(model.readout.shift)
+        prepared.e0_note += f"; weights, scale and shift from {config.init_from}"
     trainer = Trainer(config, prepared, model, cluster)
     out = Path(config.output_dir)
     if state is not None:
