@@ -11,7 +11,9 @@ from helpers import DATA, calc
 from test_train import _config
 
 from se3t_calc.checkpoint import load_model
+from se3t_calc.pretrained import model_path
 from se3t_calc.train import train
+from se3t_calc.train.config import read_config_file
 
 SHIPPED = "rmd17-ethanol"
 
@@ -66,3 +68,11 @@ def test_data_with_an_element_the_model_lacks_is_refused(tmp_path):
     )
     with pytest.raises(ValueError, match="Si"):
         train(config)
+
+
+def test_a_settings_file_names_the_model_relative_to_itself(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "model.pt").write_bytes(model_path(SHIPPED).read_bytes())
+    for value, expected in (("../model.pt", str(tmp_path / "model.pt")), (SHIPPED, SHIPPED)):
+        (tmp_path / "sub" / "run.toml").write_text(f'[train]\ninit_from = "{value}"\n')
+        assert read_config_file(tmp_path / "sub" / "run.toml")["train"]["init_from"] == expected

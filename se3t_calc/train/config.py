@@ -140,7 +140,7 @@ def read_config_file(path: str | Path) -> dict[str, dict[str, Any]]:
     Returns
     -------
     dict
-        ``{"model": {...}, "train": {...}}``; relative data and output paths are taken
+        ``{"model": {...}, "train": {...}}``; relative data, output and ``init_from`` paths are taken
         relative to the file's folder.
     """
     path = Path(path)
@@ -164,4 +164,6 @@ def read_config_file(path: str | Path) -> dict[str, dict[str, Any]]:
             train[name] = str((path.parent / train[name]).resolve())
     if train.get("atomic_energies", "fit") != "fit":
         train["atomic_energies"] = str((path.parent / train["atomic_energies"]).resolve())
+    if train.get("init_from") and (path.parent / train["init_from"]).is_file():  # else a shipped name
+        train["init_from"] = str((path.parent / train["init_from"]).resolve())
     return {"model": dict(data.get("model", {})), "train": train}

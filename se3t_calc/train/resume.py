@@ -22,7 +22,7 @@ MUTABLE = (
     "test_file",
     "output_dir",
 )
-_PATHS = ("train_file", "valid_file", "test_file", "atomic_energies", "output_dir")
+_PATHS = ("train_file", "valid_file", "test_file", "atomic_energies", "output_dir", "init_from")
 
 
 def resumed_settings(
