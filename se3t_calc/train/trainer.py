@@ -390,14 +390,13 @@ def _run(
         settings = source.config.to_dict()
     cutoff = float(settings.get("r_cut", ModelConfig.r_cut))
     prepared = prepare(config, settings.get("species"), cutoff, None if state is None else state["split"])
-    model_config = ModelConfig(**{**settings, "species": prepared.species})
     torch.manual_seed(config.seed)
-    model = SE3TModel(model_config)
     if source is None:
+        model = SE3TModel(ModelConfig(**{**settings, "species": prepared.species}))
         model.readout.scale.fill_(prepared.scale)
         model.readout.shift.fill_(prepared.shift)
     else:
-        model.load_state_dict(source.state_dict())
+        model = source
         prepared.scale, prepared.shift = float(model.readout.scale), float(model.readout.shift)
         prepared.e0_note += f"; weights, scale and shift from {config.init_from}"
     trainer = Trainer(config, prepared, model, cluster)
@@ -412,7 +411,7 @@ def _run(
         out.mkdir(parents=True, exist_ok=True)
         (out / LOG).unlink(missing_ok=True)
     params = sum(p.numel() for p in model.parameters())
-    resolved = {"model": model_config.to_dict(), "train": config.to_dict()}
+    resolved = {"model": model.config.to_dict(), "train": config.to_dict()}
     trainer.say(json.dumps(resolved, indent=1))
     trainer.say(prepared.describe() + f"\nmodel: {params} parameters on {trainer.device}, {config.dtype}")
     trainer.fit()
