@@ -8,7 +8,10 @@
 format); ``<name>.json``
 holds the test errors, settings, parameter count, training time and hardware, the data
 files with their SHA-256, the commit, the recipe, validation force MAE against training
-time, and (with ``--stability``) the output of ``benchmarks/stability.py``.
+time, and (with ``--stability``) the output of ``benchmarks/stability.py``. A run started
+with ``--init-from`` a shipped model also records that model's training (read from its
+card before the card is replaced) and its file's SHA-256, and its learning curve goes on
+from the earlier training's minutes.
 """
 
 from __future__ import annotations
@@ -31,7 +34,10 @@ def card_from_run(run: Path, recipe: str, commit: str | None, hardware: str | No
     data = torch.load(run / "best.pt", map_location="cpu", weights_only=True)
     training = data["metadata"]["training"]
     train_config = training["train_config"]
-    return {
+    before = _warm_start(train_config.get("init_from"))
+    offset = max((float(m) for m in before["valid_forces_mae_vs_minutes"]), default=0.0) if before else 0.0
+    curve = _learning_curve(run / "metrics.jsonl", offset)
+    card = {
         "species": data["metadata"]["species"],
         "parameters": sum(p.numel() for p in model_from_dict(data).parameters()),
         "test_metrics": training["test_metrics"],
@@ -45,19 +51,40 @@ def card_from_run(run: Path, recipe: str, commit: str | None, hardware: str | No
             "hardware": hardware or training["hardware"],
             "versions": data["versions"],
             "train_config": train_config,
-            "valid_forces_mae_vs_minutes": _learning_curve(run / "metrics.jsonl"),
+            "valid_forces_mae_vs_minutes": {**(before or {}).get("valid_forces_mae_vs_minutes", {}), **curve},
         },
         "data": {key: _file_record(train_config[key]) for key in ("train_file", "test_file")},
     }
+    if before:
+        card["training"]["warm_start"] = before
+    return card
 
 
-def _learning_curve(path: Path) -> dict[str, float]:
-    """Best validation force MAE (meV/Å) reached within each of ``MINUTES``, and at the end."""
+def _warm_start(source: str | None) -> dict | None:
+    """The training record of the shipped model a run started from (None if it started fresh).
+
+    A model file that is not shipped here is recorded by its path and SHA-256 alone.
+    """
+    if not source:
+        return None
+    card, weights = HERE / f"{source}.json", HERE / f"{source}.pt"
+    if not card.exists():
+        return {"model": _file_record(source)}
+    training = json.loads(card.read_text())["training"]
+    kept = {k: v for k, v in training.items() if k not in ("versions", "train_config")}
+    return {"model": _file_record(str(weights)) | {"path": f"models/{source}.pt"}, **kept}
+
+
+def _learning_curve(path: Path, offset: float = 0.0) -> dict[str, float]:
+    """Best validation force MAE (meV/Å) reached within each of ``MINUTES``, and at the end.
+
+    ``offset`` (minutes) is the training that came before this run (a warm start).
+    """
     records = [json.loads(line) for line in path.read_text().splitlines()]
-    key, end = "valid_forces_mae_meV_per_A", records[-1]["elapsed_s"] / 60
+    key, end = "valid_forces_mae_meV_per_A", offset + records[-1]["elapsed_s"] / 60
     curve = {}
-    for mark in (m for m in MINUTES if m < end):
-        reached = [r[key] for r in records if r["elapsed_s"] <= 60 * mark]
+    for mark in (m for m in MINUTES if offset < m < end):
+        reached = [r[key] for r in records if offset + r["elapsed_s"] / 60 <= mark]
         if reached:
             curve[str(mark)] = round(min(reached), 2)
     curve[f"{end:.1f}"] = round(min(r[key] for r in records), 2)

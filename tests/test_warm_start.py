@@ -1,6 +1,9 @@
 """Runs that start from a trained model (init_from): its function, its settings, clear refusals."""
 
+import hashlib
+import importlib.util
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -76,3 +79,31 @@ def test_a_settings_file_names_the_model_relative_to_itself(tmp_path):
     for value, expected in (("../model.pt", str(tmp_path / "model.pt")), (SHIPPED, SHIPPED)):
         (tmp_path / "sub" / "run.toml").write_text(f'[train]\ninit_from = "{value}"\n')
         assert read_config_file(tmp_path / "sub" / "run.toml")["train"]["init_from"] == expected
+
+
+def test_the_card_of_a_warm_started_model_carries_the_training_before(tmp_path):
+    """models/publish.py: the earlier model's file, recipe and curve, and a curve that goes on."""
+    spec = importlib.util.spec_from_file_location(
+        "publish", Path(__file__).parents[1] / "models" / "publish.py"
+    )
+    publish = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(publish)
+    config = _config(
+        tmp_path, "tuned", init_from=SHIPPED, test_file=str(DATA / "ethanol_rmd17.xyz"), epochs=1
+    )
+    train(config)
+    card = publish.card_from_run(tmp_path / "tuned", "a recipe", "abc1234", "a machine")
+    before = json.loads(model_path(SHIPPED).with_suffix(".json").read_text())["training"]
+    warm = card["training"]["warm_start"]
+    assert warm["model"]["sha256"] == hashlib.sha256(model_path(SHIPPED).read_bytes()).hexdigest()
+    assert (
+        warm["recipe"] == before["recipe"]
+        and warm["valid_forces_mae_vs_minutes"] == before["valid_forces_mae_vs_minutes"]
+    )
+    # the curve keeps the earlier minutes and ends with this run's best, after them
+    curve, earlier = card["training"]["valid_forces_mae_vs_minutes"], before["valid_forces_mae_vs_minutes"]
+    end = max(curve, key=float)
+    assert float(end) >= max(float(m) for m in earlier)
+    log = [json.loads(line) for line in (tmp_path / "tuned" / "metrics.jsonl").read_text().splitlines()]
+    assert curve[end] == round(min(r["valid_forces_mae_meV_per_A"] for r in log), 2)
+    assert all(curve[m] == value for m, value in earlier.items() if m != end)
