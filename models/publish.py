@@ -35,8 +35,8 @@ def card_from_run(run: Path, recipe: str, commit: str | None, hardware: str | No
     training = data["metadata"]["training"]
     train_config = training["train_config"]
     before = _warm_start(train_config.get("init_from"))
-    offset = max((float(m) for m in before["valid_forces_mae_vs_minutes"]), default=0.0) if before else 0.0
-    curve = _learning_curve(run / "metrics.jsonl", offset)
+    earlier = before.get("valid_forces_mae_vs_minutes", {})
+    curve = _learning_curve(run / "metrics.jsonl", max((float(m) for m in earlier), default=0.0))
     card = {
         "species": data["metadata"]["species"],
         "parameters": sum(p.numel() for p in model_from_dict(data).parameters()),
@@ -51,7 +51,7 @@ def card_from_run(run: Path, recipe: str, commit: str | None, hardware: str | No
             "hardware": hardware or training["hardware"],
             "versions": data["versions"],
             "train_config": train_config,
-            "valid_forces_mae_vs_minutes": {**(before or {}).get("valid_forces_mae_vs_minutes", {}), **curve},
+            "valid_forces_mae_vs_minutes": {**earlier, **curve},
         },
         "data": {key: _file_record(train_config[key]) for key in ("train_file", "test_file")},
     }
@@ -60,13 +60,13 @@ def card_from_run(run: Path, recipe: str, commit: str | None, hardware: str | No
     return card
 
 
-def _warm_start(source: str | None) -> dict | None:
-    """The training record of the shipped model a run started from (None if it started fresh).
+def _warm_start(source: str | None) -> dict:
+    """The training record of the shipped model a run started from (empty if it started fresh).
 
     A model file that is not shipped here is recorded by its path and SHA-256 alone.
     """
     if not source:
-        return None
+        return {}
     card, weights = HERE / f"{source}.json", HERE / f"{source}.pt"
     if not card.exists():
         return {"model": _file_record(source)}
