@@ -67,7 +67,7 @@ def _eval(args: argparse.Namespace) -> None:
     from se3t_calc.calculator import resolve_device, resolve_dtype
     from se3t_calc.checkpoint import load_model
     from se3t_calc.train import GraphDataset, evaluate, format_table, read_structures
-    from se3t_calc.train.metrics import energy_profile
+    from se3t_calc.train.metrics import energy_profile, format_worst, worst_structures
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -84,15 +84,19 @@ def _eval(args: argparse.Namespace) -> None:
     )
     dataset = GraphDataset(structures, model.config.species, model.config.r_cut)
     errors = evaluate(model, dataset, batch_size=args.batch_size, device=device, dtype=dtype)
-    summary = errors.summary()
+    summary: dict[str, Any] = errors.summary()
+    worst = worst_structures(errors, args.worst) if args.worst and errors.forces else []
     if args.json:
-        print(json.dumps(summary, indent=1))
+        print(json.dumps(summary | ({"worst_structures": worst} if worst else {}), indent=1))
     else:
         print(f"{args.model} on {args.data} ({args.dtype}, {device}):")
         print(format_table(summary, model.config.species))
         if not errors.forces:
             print(f"no forces in {args.data}: energies only; energy profile, each relative to its minimum:")
             print(energy_profile(errors))
+        if worst:
+            print(f"the {len(worst)} structures with the largest force error on one atom:")
+            print(format_worst(worst))
     if args.parity:
         from se3t_calc.train.plots import parity_plot
 
@@ -332,6 +336,13 @@ def _add_eval_parser(sub: Any) -> None:
     ev.add_argument("--batch-size", type=positive(int), default=50, help="structures per batch")
     ev.add_argument("--threads", type=positive(int), help="CPU threads of torch (default: torch's choice)")
     ev.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    ev.add_argument(
+        "--worst",
+        type=positive(int, zero=True),
+        default=0,
+        metavar="N",
+        help="also list the N structures with the largest force error on one atom (index from 0)",
+    )
     ev.add_argument("--parity", metavar="PNG", help="write a parity plot")
     ev.set_defaults(func=_eval)
 

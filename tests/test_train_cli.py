@@ -188,3 +188,27 @@ def test_eval_of_an_energy_only_scan_prints_the_profile(tmp_path, capsys):
     deviation = np.abs(model_e - ref).max()
     assert f"largest deviation {deviation:.2f} meV" in out
     assert f"barrier (max - min): reference {ref.max():.2f} meV, model {model_e.max():.2f} meV" in out
+
+
+def test_eval_lists_the_structures_with_the_largest_force_error(tmp_path, capsys):
+    """References equal to the model's own results but for one atom's force: that
+    structure and atom head the list, with exactly the error put in."""
+    model = small_model()
+    save_model(model, tmp_path / "m.pt")
+    frames = read(DATA / "ethanol_rmd17.xyz", index="0:6")
+    for k, atoms in enumerate(frames):
+        atoms.calc = calc(model)
+        energy, forces = atoms.get_potential_energy(), atoms.get_forces()
+        if k == 3:
+            forces[4] += [0.3, 0.0, -0.4]  # 0.5 eV/Å
+        atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=forces)
+    write(tmp_path / "data.xyz", frames, format="extxyz")
+    argv = ["eval", str(tmp_path / "m.pt"), str(tmp_path / "data.xyz"), "--device", "cpu", "--worst", "2"]
+    main([*argv, "--json"])
+    worst = json.loads(capsys.readouterr().out)["worst_structures"]
+    assert [(w["index"], w["atom"]) for w in worst[:1]] == [(3, 4)] and len(worst) == 2
+    assert worst[0]["max_force_error_meV_per_A"] == pytest.approx(500, abs=1e-3)
+    assert worst[0]["forces_mae_meV_per_A"] == pytest.approx(700 / 27, abs=1e-3)
+    assert worst[1]["max_force_error_meV_per_A"] < 1e-3 and abs(worst[0]["energy_error_meV"]) < 1e-3
+    main(argv)
+    assert "structures with the largest force error" in capsys.readouterr().out

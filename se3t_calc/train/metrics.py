@@ -93,6 +93,44 @@ def energy_profile(errors: ErrorAccumulator) -> str:
     return "\n".join(lines)
 
 
+def worst_structures(errors: ErrorAccumulator, count: int) -> list[dict[str, float]]:
+    """The ``count`` structures with the largest force error on one atom, worst first.
+
+    Returns
+    -------
+    list of dict
+        Per structure: ``index`` in the data (from 0), ``atom`` (its index in the
+        structure) and ``max_force_error_meV_per_A`` (norm of that atom's force error),
+        the structure's ``forces_mae_meV_per_A`` and ``energy_error_meV`` (model minus
+        reference).
+    """
+    forces = np.split(np.concatenate(errors.forces), np.cumsum(np.concatenate(errors.natoms))[:-1])
+    energy = np.concatenate(errors.energy)
+    largest = [np.linalg.norm(f, axis=1) for f in forces]
+    order = np.argsort([-norms.max() for norms in largest], kind="stable")[:count]
+    return [
+        {
+            "index": int(k),
+            "atom": int(largest[k].argmax()),
+            "max_force_error_meV_per_A": 1000 * float(largest[k].max()),
+            "forces_mae_meV_per_A": _mae(forces[k]),
+            "energy_error_meV": 1000 * float(energy[k]),
+        }
+        for k in order
+    ]
+
+
+def format_worst(rows: list[dict[str, float]]) -> str:
+    """Table of :func:`worst_structures`."""
+    lines = [f"{'structure':>9}{'atom':>6}{'max |dF| meV/Å':>16}{'F MAE meV/Å':>13}{'dE meV':>10}"]
+    lines += [
+        f"{r['index']:9d}{r['atom']:6d}{r['max_force_error_meV_per_A']:16.1f}"
+        f"{r['forces_mae_meV_per_A']:13.2f}{r['energy_error_meV']:10.2f}"
+        for r in rows
+    ]
+    return "\n".join(lines)
+
+
 def _mae(x: np.ndarray) -> float:
     return float(1000 * np.mean(np.abs(x)))
 
