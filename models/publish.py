@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from se3t_calc.checkpoint import atomic_save, atomic_write_text, model_from_dict, read_checkpoint
+from se3t_calc.pretrained import model_path
 
 HERE = Path(__file__).resolve().parent
 MINUTES = (1, 2, 5, 10, 20, 30, 45, 60, 90, 120, 180, 240, 360, 480, 600, 720)
@@ -63,13 +64,14 @@ def card_from_run(run: Path, recipe: str, commit: str | None, hardware: str | No
 def _warm_start(source: str | None) -> dict:
     """The training record of the shipped model a run started from (empty if it started fresh).
 
-    A model file that is not shipped here is recorded by its path and SHA-256 alone.
+    A model without a card here (a file, or a name found in ``$SE3T_MODELS_DIR``) is
+    recorded by its file's name and SHA-256 alone.
     """
     if not source:
         return {}
     card, weights = HERE / f"{source}.json", HERE / f"{source}.pt"
     if not card.exists():
-        return {"model": _file_record(source)}
+        return {"model": _file_record(str(model_path(source)))}
     training = json.loads(card.read_text())["training"]
     kept = {k: v for k, v in training.items() if k not in ("versions", "train_config")}
     return {"model": _file_record(str(weights)) | {"path": f"models/{source}.pt"}, **kept}
