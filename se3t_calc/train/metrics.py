@@ -106,13 +106,15 @@ def worst_structures(errors: ErrorAccumulator, count: int) -> list[dict[str, flo
     """
     forces = np.split(np.concatenate(errors.forces), np.cumsum(np.concatenate(errors.natoms))[:-1])
     energy = np.concatenate(errors.energy)
-    largest = [np.linalg.norm(f, axis=1) for f in forces]
-    order = np.argsort([-norms.max() for norms in largest], kind="stable")[:count]
+    norms = [np.linalg.norm(f, axis=1) for f in forces]
+    atom = np.array([n.argmax() for n in norms])
+    peak = np.array([n[a] for n, a in zip(norms, atom, strict=True)])
+    order = np.argsort(-peak, kind="stable")[:count]
     return [
         {
             "index": int(k),
-            "atom": int(largest[k].argmax()),
-            "max_force_error_meV_per_A": 1000 * float(largest[k].max()),
+            "atom": int(atom[k]),
+            "max_force_error_meV_per_A": 1000 * float(peak[k]),
             "forces_mae_meV_per_A": _mae(forces[k]),
             "energy_error_meV": 1000 * float(energy[k]),
         }
