@@ -1,9 +1,13 @@
 """Training throughput: structures per second of ``se3t train`` epochs (forward, forces, backward).
 
 Uses the rMD17 training files in ``../shared/data/rmd17`` when present, else the
-fixtures in ``tests/data``. Prints one row per molecule, thread count and dtype.
+fixtures in ``tests/data``. Prints one row per molecule, thread count, dtype and mode
+(eager, or the traced and compiled step of ``se3t train --compile true``; its first epoch,
+which compiles, is the untimed warm-up).
 
     python benchmarks/bench_training.py --structures 200 --threads 1 2
+    python benchmarks/bench_training.py --molecules aspirin --threads 1 --dtypes float32 \
+        --settings examples/rmd17-accurate.toml --product-channels 32 --modes eager compiled
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from pathlib import Path
 import torch
 
 from se3t_calc import ModelConfig, SE3TModel
-from se3t_calc.train.config import TrainConfig
+from se3t_calc.train.config import TrainConfig, read_config_file
 from se3t_calc.train.distributed import Cluster
 from se3t_calc.train.prepare import prepare
 from se3t_calc.train.trainer import Trainer
@@ -31,7 +35,14 @@ def data_file(molecule: str) -> Path:
 
 
 def throughput(
-    molecule: str, structures: int | None, threads: int, dtype: str, epochs: int, batch: int
+    molecule: str,
+    structures: int | None,
+    threads: int,
+    dtype: str,
+    epochs: int,
+    batch: int,
+    model_settings: dict,
+    compile: bool,
 ) -> float:
     """Median structures/s over ``epochs`` epochs after one warm-up epoch."""
     torch.set_num_threads(threads)
@@ -44,9 +55,11 @@ def throughput(
             device="cpu",
             dtype=dtype,
             batch_size=batch,
+            compile=compile,
         )
         prepared = prepare(config, None, ModelConfig.r_cut)
-        trainer = Trainer(config, prepared, SE3TModel(ModelConfig(species=prepared.species)), Cluster())
+        model = SE3TModel(ModelConfig(species=prepared.species, **model_settings))
+        trainer = Trainer(config, prepared, model, Cluster())
         rates = [trainer.train_epoch()["structures_per_s"] for _ in range(epochs + 1)][1:]
     return sorted(rates)[len(rates) // 2]
 
@@ -59,16 +72,27 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=5)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
+    parser.add_argument("--modes", nargs="+", choices=["eager", "compiled"], default=["eager"])
+    parser.add_argument("--settings", type=Path, help="se3t train settings file whose [model] to use")
+    parser.add_argument("--product-channels", type=int, help="override of the model's product channels")
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, default model, batch {args.batch_size}, structures/s (median)")
-    print(f"{'molecule':<10}{'source':<10}{'threads':>8}{'dtype':>9}{'struct/s':>10}")
+    model = read_config_file(args.settings).get("model", {}) if args.settings else {}
+    if args.product_channels is not None:
+        model["product_channels"] = args.product_channels
+    described = model or "default"
+    print(f"torch {torch.__version__}, model {described}, batch {args.batch_size}, structures/s (median)")
+    print(f"{'molecule':<10}{'source':<10}{'threads':>8}{'dtype':>9}{'mode':>10}{'struct/s':>10}")
     for molecule in args.molecules:
         source = "rMD17" if data_file(molecule).suffix == ".npz" else "fixture"
         size = args.structures if source == "rMD17" else None  # fixtures: all but 2
         for threads in args.threads:
             for dtype in args.dtypes:
-                rate = throughput(molecule, size, threads, dtype, args.epochs, args.batch_size)
-                print(f"{molecule:<10}{source:<10}{threads:>8}{dtype:>9}{rate:>10.1f}", flush=True)
+                for mode in args.modes:
+                    compiled = mode == "compiled"
+                    batch = args.batch_size
+                    rate = throughput(molecule, size, threads, dtype, args.epochs, batch, model, compiled)
+                    row = f"{molecule:<10}{source:<10}{threads:>8}{dtype:>9}{mode:>10}{rate:>10.1f}"
+                    print(row, flush=True)
 
 
 if __name__ == "__main__":

@@ -51,6 +51,12 @@ class TrainConfig:
     device: str = _opt("auto", "auto, cpu or cuda")
     dtype: str = _opt("float32", "float32 or float64")
     threads: int | None = _opt(None, "CPU threads of torch (default: torch's choice)")
+    compile: bool = _opt(
+        False,
+        "trace energy and forces into one graph and compile it with torch.compile: faster "
+        "steps, after a first step (and one per new pattern of batch sizes 0 or 1) that "
+        "compiles for minutes",
+    )
     batch_size: int = _opt(5, "structures per optimiser step (per process)")
     valid_batch_size: int = _opt(50, "structures per batch in validation and test")
     epochs: int = _opt(1000, "maximum number of epochs")

@@ -17,6 +17,7 @@ MUTABLE = (
     "stage_two",
     "stage_two_energy_weight",
     "threads",
+    "compile",
     "device",
     "valid_batch_size",
     "test_file",

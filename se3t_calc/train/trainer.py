@@ -30,6 +30,7 @@ from se3t_calc.config import ModelConfig
 from se3t_calc.derivatives import energy_and_derivatives
 from se3t_calc.model import SE3TModel
 from se3t_calc.progress import ProgressBar
+from se3t_calc.train.compiled import CompiledDerivatives
 from se3t_calc.train.config import TrainConfig
 from se3t_calc.train.dataset import batch_tensors
 from se3t_calc.train.distributed import Cluster, average_gradients, barrier, init_cluster, shutdown
@@ -69,6 +70,11 @@ class Trainer:
         self.dtype = resolve_dtype(config.dtype)
         self.model = model.to(device=self.device, dtype=self.dtype)
         self.ema = ExponentialMovingAverage(self.model, config.ema_decay)
+        self.derivatives = (
+            CompiledDerivatives(self.model)
+            if config.compile
+            else functools.partial(energy_and_derivatives, self.model, training=True)
+        )
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay, amsgrad=config.amsgrad
         )
@@ -143,7 +149,7 @@ class Trainer:
 
     def _train_step(self, batch: dict[str, torch.Tensor], epoch_start: float) -> dict[str, float]:
         stress = bool(batch[keys.HAS_STRESS].any())
-        out = energy_and_derivatives(self.model, batch, compute_stress=stress, training=True)
+        out = self.derivatives(batch, compute_stress=stress)
         terms = loss_terms(out, batch, kind=self.config.loss, delta=self.config.huber_delta)
         loss = weighted_total(terms, self.weights)
         self.optimizer.zero_grad(set_to_none=True)
