@@ -19,6 +19,7 @@ from torch.fx.experimental.proxy_tensor import make_fx
 
 from se3t_calc import keys
 from se3t_calc.derivatives import energy_and_derivatives
+from se3t_calc.model import sum_per_graph
 
 MODEL_INPUTS = (keys.POSITIONS, keys.SPECIES, keys.BATCH, keys.CELL, keys.EDGE_INDEX, keys.CELL_SHIFTS)
 
@@ -63,8 +64,10 @@ class CompiledDerivatives:
         key = (compute_stress, tuple(size <= 1 for t in tensors for size in t.shape))
         if key not in self._graphs:
             self._graphs[key] = self._compile(names, state, tensors, compute_stress)
-        outputs = self._graphs[key](state, *tensors)
-        return dict(zip(_output_keys(compute_stress), outputs, strict=True))
+        out = dict(zip(_output_keys(compute_stress), self._graphs[key](state, *tensors), strict=True))
+        num_graphs = batch[keys.CELL].shape[0]
+        out[keys.TOTAL_ENERGY] = sum_per_graph(out.pop(keys.NODE_ENERGY), batch[keys.BATCH], num_graphs)
+        return out
 
     def _compile(
         self, names: tuple[str, ...], state: list[torch.Tensor], tensors: list[torch.Tensor], stress: bool
@@ -76,7 +79,10 @@ class CompiledDerivatives:
             weights = dict(zip(state_names, state, strict=True))
 
             def model(data: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-                return functional_call(self.model, weights, (data,))
+                out = functional_call(self.model, weights, (data,))
+                # the per-structure sums are made outside the graph: inductor (torch 2.13,
+                # CPU) fails to generate that scatter for one structure in float64
+                return {**out, keys.TOTAL_ENERGY: out[keys.NODE_ENERGY].sum().unsqueeze(0)}
 
             data = dict(zip(names, tensors, strict=True))
             out = energy_and_derivatives(model, data, compute_stress=stress, training=True)
@@ -87,11 +93,14 @@ class CompiledDerivatives:
         with fx_config.patch(use_duck_shape=False):  # type: ignore[attr-defined]
             graph = make_fx(derivatives, tracing_mode="symbolic")([s.detach() for s in state], *tensors)
         _keep_saved_outputs_differentiable(graph)
+        graph.graph.eliminate_dead_code()  # the model's own per-structure sums, unused
+        graph.graph.lint()
+        graph.recompile()
         return torch.compile(graph, dynamic=True)
 
 
 def _output_keys(stress: bool) -> tuple[str, ...]:
-    return (keys.TOTAL_ENERGY, keys.FORCES) + ((keys.VIRIAL, keys.STRESS) if stress else ())
+    return (keys.NODE_ENERGY, keys.FORCES) + ((keys.VIRIAL, keys.STRESS) if stress else ())
 
 
 def _keep_saved_outputs_differentiable(graph: torch.fx.GraphModule) -> None:
@@ -108,5 +117,3 @@ def _keep_saved_outputs_differentiable(graph: torch.fx.GraphModule) -> None:
         if node.op == "call_function" and node.target is torch.ops.aten.detach.default:
             node.replace_all_uses_with(node.args[0])
             graph.graph.erase_node(node)
-    graph.graph.lint()
-    graph.recompile()
