@@ -39,24 +39,13 @@ from systems import SYSTEMS
 SEED = 0
 
 
-def se3t(dtype: str, species: list[str], **options) -> tuple[Calculator, torch.nn.Module]:
-    """The shipped default model, rmd17-aspirin; ``options`` go to SE3TCalculator."""
+def se3t(
+    dtype: str, species: list[str], model: str = "rmd17-aspirin", **options
+) -> tuple[Calculator, torch.nn.Module]:
+    """A shipped model (default: rmd17-aspirin); ``options`` go to SE3TCalculator."""
     from se3t_calc import SE3TCalculator
 
-    calc = SE3TCalculator("rmd17-aspirin", device="cpu", dtype=dtype, **options)
-    return calc, calc.model
-
-
-def se3t_settings(dtype: str, species: list[str], settings: str) -> tuple[Calculator, torch.nn.Module]:
-    """Random weights with the ``[model]`` table of ``examples/rmd17-<settings>.toml``: the
-    cost of a call does not depend on the weights."""
-    from se3t_calc import ModelConfig, SE3TCalculator, SE3TModel
-    from se3t_calc.train.config import read_config_file
-
-    torch.manual_seed(SEED)
-    settings_file = Path(__file__).resolve().parents[2] / "examples" / f"rmd17-{settings}.toml"
-    table = read_config_file(settings_file)["model"]
-    calc = SE3TCalculator(SE3TModel(ModelConfig(**{**table, "species": species})), device="cpu", dtype=dtype)
+    calc = SE3TCalculator(model, device="cpu", dtype=dtype, **options)
     return calc, calc.model
 
 
@@ -196,8 +185,8 @@ ADAPTERS = {
     "se3t-compiled": functools.partial(se3t, compile=True),  # torch.compile, dynamic shapes
     "se3t-skin": functools.partial(se3t, skin=0.5),  # 0.5 Å Verlet skin, for --mode md
     "se3t-paper-size": se3t_paper_size,
-    "se3t-fast": functools.partial(se3t_settings, settings="fast"),
-    "se3t-accurate": functools.partial(se3t_settings, settings="accurate"),
+    "se3t-fast": functools.partial(se3t, model="rmd17-aspirin-fast"),
+    "se3t-accurate": functools.partial(se3t, model="rmd17-aspirin-accurate"),
     "mace": mace,
     "nequip": nequip,
     "torchmd-et": torchmd_et,

@@ -109,7 +109,7 @@ def _keep_saved_outputs_differentiable(graph: torch.fx.GraphModule) -> None:
     Autograd saves the outputs of ``exp``, ``sqrt``, ``sigmoid`` and the like for their
     backward as detached aliases; eager ``create_graph`` re-attaches them, a trace keeps
     the ``detach`` and would cut the second derivative there (the gradient of the force
-    loss came out wrong by tens of per cent). The model's own ``detach`` (the per-atom
+    loss came out wrong by up to 140 %). The model's own ``detach`` (the per-atom
     maximum subtracted from the attention logits) only shifts logits under a softmax,
     which the weights do not depend on, so letting gradients through it changes nothing.
     """
