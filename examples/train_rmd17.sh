@@ -12,7 +12,8 @@
 # RMD17_DIR points to the folder with rmd17_<molecule>_<train|test>_01.npz, or the one
 # above it (default: ../shared/data/rmd17); PYTHON to the interpreter with se3t_calc
 # installed. Files with fewer than 1000 frames need --train-size (or --train-size none)
-# and --valid-size to fit them.
+# and --valid-size to fit them. The run folder is runs/rmd17[-SETTINGS]_MOLECULE_BUDGET
+# unless --output-dir names another.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 molecule=${1:-ethanol}
@@ -34,6 +35,13 @@ settings=examples/rmd17${SETTINGS:+-$SETTINGS}.toml
 e0=()
 [ -f "$data/isolated_atoms_pbe_def2svp.xyz" ] && e0=(--atomic-energies "$data/isolated_atoms_pbe_def2svp.xyz")
 out="runs/rmd17${SETTINGS:+-$SETTINGS}_${molecule}_${budget}"
+args=("$@")
+for i in "${!args[@]}"; do   # an --output-dir among the flags overrides the folder name
+    case ${args[i]} in
+        --output-dir) out=${args[i+1]:-$out} ;;
+        --output-dir=*) out=${args[i]#*=} ;;
+    esac
+done
 python=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python )}
 "$python" -m se3t_calc.cli train "$settings" \
     --train-file "$data/rmd17_${molecule}_train_01.npz" \
