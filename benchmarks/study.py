@@ -87,6 +87,8 @@ for name, model in {
     "product32": {"product_channels": 32},
     "heads16": {"head_channels": 16},
     "layers3": {"num_layers": 3},
+    # a third layer with features up to l = 2 (the l = 3 harmonics still couple them)
+    "layers3-l2": {"num_layers": 3, "hidden_irreps": "64x0e+16x1o+16x2e"},
 }.items():
     VARIANTS[f"{BEST}+{name}"] = _on_top(VARIANTS[BEST], (model, {}))
 VARIANTS.update(COMBINED)
