@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from se3t_calc.allocator import retain_freed_memory
 from se3t_calc.cli_common import (
     MODEL_HELP,
     STRUCTURE_HELP,
@@ -350,6 +351,9 @@ def _add_eval_parser(sub: Any) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``se3t`` console script."""
     args = build_parser().parse_args(argv)
+    # the command is the whole process, so its allocator is ours to set: training and
+    # force calls free and reallocate the same large buffers at every step
+    retain_freed_memory()
     try:
         args.func(args)
     except (ValueError, FileNotFoundError, BlowUpError) as err:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from se3t_calc.allocator import retain_freed_memory
 from se3t_calc.pretrained import model_path
 
 
@@ -25,7 +24,6 @@ def make_calculator(args: argparse.Namespace, **kwargs: Any) -> Any:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    retain_freed_memory()  # the command is the whole process: its allocator is ours to set
     return SE3TCalculator(args.model, device=args.device, dtype=args.dtype, **kwargs)
 
 

@@ -90,10 +90,17 @@ class EquivariantAttention(torch.nn.Module):
         # <q, k> is normalised as for keys with every path (the missing ones add zero)
         self.logit_scale = 1.0 / math.sqrt(head_channels * self.tp.dim)
         self.logit_mlp = (
-            LogitMLP(self.tp_key, num_heads, head_channels, attention_hidden)
+            LogitMLP(self.tp_key.num_paths, num_heads, head_channels, attention_hidden)
             if attention_hidden > 0
             else None
         )
+        # sums the query-key products of each key path over its components, scaled by
+        # 1 / sqrt(dim(l3)) for the logit MLP: (key dim, key paths)
+        path_sum = torch.nn.functional.one_hot(self.tp_key.path_of_column, self.tp_key.num_paths)
+        if self.logit_mlp is not None:
+            dims = torch.tensor([ir3.dim for _, _, ir3 in self.tp_key.paths])
+            path_sum = path_sum / dims.sqrt()
+        self.register_buffer("path_sum", path_sum.to(torch.get_default_dtype()), persistent=False)
         # heads sharing an invariant share one radial MLP; groups follow the head order
         self.groups = _contiguous_groups(head_invariants)
         self.radial = torch.nn.ModuleList(
@@ -145,18 +152,21 @@ class EquivariantAttention(torch.nn.Module):
             dim=-1,
         )
         key_weights, value_weights = weights.unbind(2)
-        key_weights = key_weights.index_select(1, self.key_paths)
         key_x, value_x = self._split_key_value(self.expand(x))
-        key = self.tp_key(key_x.index_select(0, neighbour), sh, key_weights.transpose(1, 2))
         value = self.tp(value_x.index_select(0, neighbour), sh, value_weights.transpose(1, 2))
-        key = key.reshape(num_edges, self.num_heads, self.head_channels * self.tp_key.dim)
         value = value.reshape(num_edges, self.num_heads, self.head_channels * self.tp.dim)
+        # <q, k> sums q * k over channels, paths and components, and the weight of a key
+        # is one per channel and path: it multiplies the sum over a path's components
+        # rather than every component of the key
+        key = self.tp_key(key_x.index_select(0, neighbour), sh)
         query = self.query(x).index_select(1, self.query_index).index_select(0, centre)
-        products = query.view_as(key) * key
+        per_path = (query.view_as(key) * key) @ self.path_sum.to(key.dtype)
+        per_path = per_path * key_weights.index_select(1, self.key_paths).transpose(1, 2)
+        per_path = per_path.view(num_edges, self.num_heads, self.head_channels, self.tp_key.num_paths)
         if self.logit_mlp is None:
-            logits = products.sum(-1) * self.logit_scale
+            logits = per_path.sum((-1, -2)) * self.logit_scale
         else:
-            logits = self.logit_mlp(products.view(num_edges, self.num_heads, self.head_channels, -1))
+            logits = self.logit_mlp(per_path)
         weight = attention_weights(logits, log_env, centre, num_nodes, self.sqrt_alpha)
         messages = torch.zeros((num_nodes, *value.shape[1:]), dtype=value.dtype, device=value.device)
         messages = messages.index_add(0, centre, weight.unsqueeze(-1) * value)
@@ -179,28 +189,22 @@ class LogitMLP(torch.nn.Module):
 
     Parameters
     ----------
-    tp : EdgeTensorProduct
-        The product that computes the keys; gives the path of every key column.
+    num_paths : int
+        Paths of the keys.
     num_heads, head_channels : int
     hidden : int
         Hidden width of the MLP.
     """
 
-    column_to_path: torch.Tensor
-
-    def __init__(self, tp: EdgeTensorProduct, num_heads: int, head_channels: int, hidden: int):
+    def __init__(self, num_paths: int, num_heads: int, head_channels: int, hidden: int):
         super().__init__()
-        dims = torch.tensor([ir3.dim for _, _, ir3 in tp.paths], dtype=torch.get_default_dtype())
-        one_hot = torch.nn.functional.one_hot(tp.path_of_column, tp.num_paths).to(dims.dtype)
-        self.register_buffer("column_to_path", one_hot / dims.sqrt(), persistent=False)
-        features = head_channels * tp.num_paths
+        features = head_channels * num_paths
         self.w1 = torch.nn.Parameter(torch.randn(num_heads, features, hidden) / math.sqrt(features))
         self.w2 = torch.nn.Parameter(torch.randn(num_heads, hidden) / math.sqrt(hidden))
 
-    def forward(self, products: torch.Tensor) -> torch.Tensor:
-        """Logits (E, H) from the elementwise query-key products (E, H, head_channels, key dim)."""
-        z = (products @ self.column_to_path).flatten(2)  # (E, H, channels * paths)
-        hidden = torch.nn.functional.silu(torch.einsum("ehf,hfa->eha", z, self.w1))
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Logits (E, H) from the per-path invariants ``z`` (E, H, head_channels, num_paths)."""
+        hidden = torch.nn.functional.silu(torch.einsum("ehf,hfa->eha", z.flatten(2), self.w1))
         return torch.einsum("eha,ha->eh", hidden, self.w2)
 
 

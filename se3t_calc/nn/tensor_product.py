@@ -69,7 +69,7 @@ class EdgeTensorProduct(torch.nn.Module):
     def num_paths(self) -> int:
         return len(self.paths)
 
-    def forward(self, x: torch.Tensor, sh: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, sh: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
         """Couple features with harmonics.
 
         Parameters
@@ -77,7 +77,8 @@ class EdgeTensorProduct(torch.nn.Module):
         x : torch.Tensor, shape (E, sum_l1 channels * dim(l1))
             Neighbour features in e3nn layout (one ``channels x l1`` block per ``l1``).
         sh : torch.Tensor, shape (E, irreps_sh.dim)
-        weight : torch.Tensor, shape (E, channels, num_paths)
+        weight : torch.Tensor, shape (E, channels, num_paths), optional
+            Without it the paths are not weighted.
 
         Returns
         -------
@@ -91,9 +92,12 @@ class EdgeTensorProduct(torch.nn.Module):
             coupling = getattr(self, f"coupling_{k}").to(sh.dtype)
             a = (sh @ coupling).view(num_edges, d1, s)
             outputs.append(torch.bmm(block.reshape(num_edges, self.channels, d1), a))
+        out = torch.cat(outputs, dim=-1)
+        if weight is None:
+            return out
         # one product with the weights spread over columns: slicing per path would make
         # the backward allocate and zero an edge-sized tensor for every slice
-        return torch.cat(outputs, dim=-1) * weight.index_select(2, self.path_of_column)
+        return out * weight.index_select(2, self.path_of_column)
 
 
 def _coupling(ir1: o3.Irrep, ir2: o3.Irrep, ir3: o3.Irrep, sh_offset: int, sh_dim: int) -> torch.Tensor:
