@@ -8,6 +8,10 @@ which compiles, is the untimed warm-up).
     python benchmarks/bench_training.py --structures 200 --threads 1 2
     python benchmarks/bench_training.py --molecules aspirin --threads 1 --dtypes float32 \
         --settings examples/rmd17-accurate.toml --product-channels 32 --modes eager compiled
+
+Like ``se3t train``, it keeps freed memory in the process (``--allocator retain``);
+``--allocator default`` leaves glibc's settings, as a script that does not call
+:func:`se3t_calc.retain_freed_memory` would.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from se3t_calc import ModelConfig, SE3TModel
+from se3t_calc import ModelConfig, SE3TModel, retain_freed_memory
 from se3t_calc.train.config import TrainConfig, read_config_file
 from se3t_calc.train.distributed import Cluster
 from se3t_calc.train.prepare import prepare
@@ -75,12 +79,18 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", choices=["eager", "compiled"], default=["eager"])
     parser.add_argument("--settings", type=Path, help="se3t train settings file whose [model] to use")
     parser.add_argument("--product-channels", type=int, help="override of the model's product channels")
+    parser.add_argument("--num-layers", type=int, help="override of the model's number of layers")
+    parser.add_argument("--allocator", choices=["retain", "default"], default="retain")
     args = parser.parse_args()
+    if args.allocator == "retain":
+        retain_freed_memory()
     model = read_config_file(args.settings).get("model", {}) if args.settings else {}
-    if args.product_channels is not None:
-        model["product_channels"] = args.product_channels
+    for name in ("product_channels", "num_layers"):
+        if getattr(args, name) is not None:
+            model[name] = getattr(args, name)
     described = model or "default"
-    print(f"torch {torch.__version__}, model {described}, batch {args.batch_size}, structures/s (median)")
+    print(f"torch {torch.__version__}, model {described}, batch {args.batch_size}")
+    print(f"allocator {args.allocator}; structures/s, median of the timed epochs")
     print(f"{'molecule':<10}{'source':<10}{'threads':>8}{'dtype':>9}{'mode':>10}{'struct/s':>10}")
     for molecule in args.molecules:
         source = "rMD17" if data_file(molecule).suffix == ".npz" else "fixture"
