@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from ase.io import read
 
-from se3t_calc import ModelConfig, SE3TCalculator, SE3TModel
+from se3t_calc import ModelConfig, SE3TCalculator, SE3TModel, retain_freed_memory
 from se3t_calc.train import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -161,6 +161,7 @@ def main() -> None:
     parser.add_argument("--out-dir", default=str(ROOT / "runs" / "study"))
     parser.add_argument("--no-train", action="store_true", help="only time the variants")
     args = parser.parse_args()
+    retain_freed_memory()  # as `se3t train` does: 1.2-1.6x faster training steps
     args.epochs = {k: int(v) for k, v in (item.split("=") for item in args.epochs)}
     costs = call_costs(args.variants)
     if args.no_train:

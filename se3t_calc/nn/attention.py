@@ -161,7 +161,9 @@ class EquivariantAttention(torch.nn.Module):
         key = self.tp_key(key_x.index_select(0, neighbour), sh)
         query = self.query(x).index_select(1, self.query_index).index_select(0, centre)
         per_path = (query.view_as(key) * key) @ self.path_sum.to(key.dtype)
-        per_path = per_path * key_weights.index_select(1, self.key_paths).transpose(1, 2)
+        # contiguous: with the transposed view, inductor (torch 2.13, CPU) got the gradient
+        # of these weights wrong (right energies, wrong forces under torch.compile)
+        per_path = per_path * key_weights.index_select(1, self.key_paths).transpose(1, 2).contiguous()
         per_path = per_path.view(num_edges, self.num_heads, self.head_channels, self.tp_key.num_paths)
         if self.logit_mlp is None:
             logits = per_path.sum((-1, -2)) * self.logit_scale
