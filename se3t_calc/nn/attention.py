@@ -185,9 +185,9 @@ class LogitMLP(torch.nn.Module):
 
     The dot product of a query and a key sums ``q_m k_m`` over every channel, path and
     component ``m``; the sums over the components of one path and channel alone are
-    already invariant. This block keeps them apart, ``z[e, h, c, p]`` (scaled by
-    ``1 / sqrt(dim(l3_p))``), and maps them to a logit with ``w2 . silu(W1 z)``, one
-    ``(W1, w2)`` per head. Smooth, so forces stay continuous.
+    already invariant. The attention layer keeps them apart, ``z[e, h, c, p]`` (scaled
+    by ``1 / sqrt(dim(l3_p))``), and this block maps them to a logit with
+    ``w2 . silu(W1 z)``, one ``(W1, w2)`` per head. Smooth, so forces stay continuous.
 
     Parameters
     ----------
