@@ -161,7 +161,7 @@ def main() -> None:
     parser.add_argument("--out-dir", default=str(ROOT / "runs" / "study"))
     parser.add_argument("--no-train", action="store_true", help="only time the variants")
     args = parser.parse_args()
-    retain_freed_memory()  # as `se3t train` does: 1.2-1.6x faster training steps
+    retain_freed_memory()  # as `se3t train` does: training steps about 1.2x faster
     args.epochs = {k: int(v) for k, v in (item.split("=") for item in args.epochs)}
     costs = call_costs(args.variants)
     if args.no_train:
