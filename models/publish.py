@@ -27,7 +27,7 @@ from se3t_calc.checkpoint import atomic_save, atomic_write_text, model_from_dict
 from se3t_calc.pretrained import model_path
 
 HERE = Path(__file__).resolve().parent
-MINUTES = (1, 2, 5, 10, 20, 30, 45, 60, 90, 120, 180, 240, 360, 480, 600, 720)
+MINUTES = (1, 2, 5, 10, 20, 30, 45, 60, 90, 120, 180, 240, 360, 480, 600, 720, 960, 1200)
 
 
 def card_from_run(run: Path, recipe: str, commit: str | None, hardware: str | None) -> dict:
