@@ -36,6 +36,7 @@ MODELS = {
     "se3t-paper-size": None,
     "se3t-fast": None,
     "se3t-accurate": None,
+    "se3t-accurate-ethanol": None,
     "mace": "mace",
     "nequip": "nequip",
     "torchmd-et": "torchmd",
@@ -140,7 +141,7 @@ def main() -> None:
     parser.add_argument("--peers-dir", type=Path, default=Path(default_peers))
     parser.add_argument("--json", type=Path, help="also write the rows here (for speed_accuracy.py)")
     args = parser.parse_args()
-    skip = ("se3t-skin", "se3t-paper-size", "se3t-fast", "se3t-accurate")
+    skip = ("se3t-skin", "se3t-paper-size", "se3t-fast", "se3t-accurate", "se3t-accurate-ethanol")
     args.models = args.models or [m for m in MODELS if m not in skip]
     print("| mode | system | threads | dtype | model | ms per unit | vs MACE | first ms | units | params |")
     print("| --- | --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |")

@@ -187,6 +187,8 @@ ADAPTERS = {
     "se3t-paper-size": se3t_paper_size,
     "se3t-fast": functools.partial(se3t, model="rmd17-aspirin-fast"),
     "se3t-accurate": functools.partial(se3t, model="rmd17-aspirin-accurate"),
+    # the accurate ethanol model has other settings than the aspirin one: its cost on aspirin
+    "se3t-accurate-ethanol": functools.partial(se3t, model="rmd17-ethanol-accurate"),
     "mace": mace,
     "nequip": nequip,
     "torchmd-et": torchmd_et,
