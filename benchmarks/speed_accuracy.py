@@ -142,7 +142,7 @@ def plot(rows: list[tuple], path: Path) -> None:
     for ax, column, molecule in zip(axes, (3, 4), MOLECULES, strict=True):
         plotted = [row for row in rows if row[1] is not None and row[column] is not None]
         for i, row in enumerate(plotted):
-            label, ms1, mae = row[0], row[1], row[column]
+            label, ms1, mae = row[0].split(" (")[0], row[1], row[column]  # the panel names the molecule
             ours = label.startswith("se3t")
             ax.scatter(ms1, mae, marker="o" if ours else "s", color="C0" if ours else "C1")
             left = ours and i % 2 == 1  # our points lie close together: alternate the labels
