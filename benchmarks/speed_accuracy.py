@@ -8,8 +8,8 @@ row). Speed is the aspirin energy+forces call in ms from one interleaved run of
 Usage::
 
     python benchmarks/bench_peers.py --systems aspirin --threads 1 2 --dtypes float32 \\
-        --models se3t se3t-fast se3t-accurate se3t-accurate-ethanol mace nequip torchmd-et tensornet \\
-        --calls 40 --rounds 8 --json runs/peers_aspirin.json
+        --models se3t se3t-fast se3t-accurate se3t-accurate-ethanol \\
+        mace nequip torchmd-et tensornet --calls 80 --rounds 16 --json runs/peers_aspirin.json
     python benchmarks/speed_accuracy.py runs/peers_aspirin.json \\
         --png benchmarks/figures/speed_accuracy.png
 
