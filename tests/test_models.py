@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import DATA
+from helpers import DATA, check_e3_equivariance, finite_difference_forces, finite_difference_stress
 
 from se3t_calc import SE3TCalculator
 from se3t_calc.pretrained import available_models, model_card, model_path
@@ -80,6 +80,20 @@ def test_shipped_model_card_reproduced_on_all_test_frames(name):
     e_err, f_err = _errors(SE3TCalculator(name, device="cpu", dtype="float64"), read_structures(test_file))
     assert np.abs(f_err).mean() == pytest.approx(card["test_metrics"]["forces_mae_meV_per_A"], rel=1e-6)
     assert np.abs(e_err).mean() == pytest.approx(card["test_metrics"]["energy_mae_meV"], rel=1e-6)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_model_is_equivariant_with_exact_forces(name):
+    """The trained weights keep the physics: E(3) symmetry, forces (and stress for a
+    periodic cell) equal to finite differences of the energy, float64, on the smallest
+    of its committed test structures."""
+    atoms = min((frame.atoms for frame in _test_set(name)[0]), key=len).copy()
+    calculator = SE3TCalculator(name, device="cpu", dtype="float64")
+    check_e3_equivariance(atoms, calculator)
+    atoms.calc = calculator
+    np.testing.assert_allclose(atoms.get_forces(), finite_difference_forces(atoms, calculator), atol=1e-6)
+    if atoms.pbc.any():
+        np.testing.assert_allclose(atoms.get_stress(), finite_difference_stress(atoms, calculator), atol=1e-7)
 
 
 def test_model_found_by_name_in_models_dir(tmp_path, monkeypatch):
