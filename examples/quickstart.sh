@@ -14,6 +14,7 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
 fi
 .venv/bin/python -m pip install --quiet -e ".[test]"
 .venv/bin/se3t models
+mkdir -p runs
 .venv/bin/se3t md rmd17-ethanol examples/structures/ethanol.xyz \
     --ensemble langevin --temperature-K 300 --timestep-fs 0.5 --steps 200 --log-every 20 \
-    --out runs/quickstart.traj --device cpu --dtype float32
+    --out runs/quickstart.traj --overwrite --device cpu --dtype float32

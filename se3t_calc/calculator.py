@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import os
 from typing import Any
 
@@ -11,24 +10,12 @@ import torch
 from ase import Atoms
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
 
-from se3t_calc.checkpoint import load_model
+from se3t_calc.committee import Committee
 from se3t_calc.graph import check_atoms, species_indices
-from se3t_calc.model import SE3TModel
 from se3t_calc.neighbors import SkinNeighborList
 from se3t_calc.padding import EdgeBuckets, atom_arrays, edge_array
+from se3t_calc.runtime import Models, load_for_inference, resolve_device, resolve_dtype
 from se3t_calc.tensor_path import COMPILE_MODES, TensorPath, unpack_results
-
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; refuses CUDA when there is none."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device='cuda' requested but PyTorch sees no CUDA GPU; use 'cpu' or 'auto'")
-    return device
 
 
 def default_skin(device: torch.device) -> float:
@@ -52,24 +39,17 @@ def resolve_compile(compile: bool | str) -> str | None:
     return compile
 
 
-def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
-    """``"float32"``/``"float64"`` (or the torch dtypes) -> torch dtype."""
-    if isinstance(dtype, torch.dtype) and dtype in _DTYPES.values():
-        return dtype
-    if dtype not in _DTYPES:
-        raise ValueError(f"dtype must be one of {list(_DTYPES)}, got {dtype!r}")
-    return _DTYPES[dtype]
-
-
 class SE3TCalculator(Calculator):
     """ASE calculator for se3t_calc models.
 
     Parameters
     ----------
-    model : str, path-like or SE3TModel
-        Name of a shipped model (e.g. ``"rmd17-ethanol"``; ``se3t models`` lists
-        them), a model file written by :func:`se3t_calc.save_model`, or a model in
-        memory (copied, so later changes to it do not reach the calculator).
+    model : str, path-like, SE3TModel, or a sequence of them
+        Name of a shipped model or committee (e.g. ``"rmd17-ethanol"``; ``se3t models``
+        lists them), a model file written by :func:`se3t_calc.save_model`, a committee
+        folder (``member_*.pt``), or a model in memory (copied, so later changes to it
+        do not reach the calculator). Several models form a committee: the results are
+        the members' means, with their spread (below).
     device : {"auto", "cpu", "cuda"} or torch.device
         ``"auto"`` picks CUDA when available.
     dtype : {"float64", "float32"}
@@ -100,6 +80,11 @@ class SE3TCalculator(Calculator):
     eV/Å^3 (Voigt order xx, yy, zz, yz, xz, xy; 3-D periodic cells only), and
     per-atom ``energies`` in eV. The stress is computed once it has been asked
     for, from then on at every call.
+
+    A committee adds ``energy_std`` (eV) and ``forces_std`` ((N, 3), eV/Å), the
+    standard deviations over members (``ddof=1``), ``stress_std`` with the stress,
+    and each member's ``member_energy`` (M,), ``member_forces`` (M, N, 3) and
+    ``member_stress`` (M, 6).
     """
 
     # a plain list, as ASE declares it
@@ -107,7 +92,7 @@ class SE3TCalculator(Calculator):
 
     def __init__(
         self,
-        model: str | os.PathLike | SE3TModel,
+        model: Models,
         *,
         device: str | torch.device = "auto",
         dtype: str | torch.dtype = "float64",
@@ -120,13 +105,9 @@ class SE3TCalculator(Calculator):
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype)
         mode = resolve_compile(compile)
-        if isinstance(model, SE3TModel):  # a private copy: the caller's model stays as it is
-            model = copy.deepcopy(model).to(device=self.device, dtype=self.dtype).eval()
-        else:
-            model = load_model(model, device=self.device, dtype=self.dtype)
-        for p in model.parameters():
-            p.requires_grad_(False)
+        model = load_for_inference(model, device=self.device, dtype=self.dtype)
         self.model = model
+        self.num_members = len(model.members) if isinstance(model, Committee) else 0
         self.species = model.config.species
         self.skin = default_skin(self.device) if skin is None else float(skin)
         self.pad_edges = self.device.type == "cuda" if pad_edges is None else pad_edges
@@ -161,7 +142,9 @@ class SE3TCalculator(Calculator):
         self._stress = self._stress or "stress" in properties
         stress = self._stress and periodic
         packed = self.evaluate(self.atoms, stress=stress)
-        self.results = unpack_results(packed.numpy(), len(self.atoms), stress=stress)
+        self.results = unpack_results(
+            packed.numpy(), len(self.atoms), stress=stress, members=self.num_members
+        )
         _check_finite(self.results)
 
     def evaluate(self, atoms: Atoms, *, stress: bool) -> torch.Tensor:

@@ -7,6 +7,7 @@ import json
 import os
 import pickle
 import tempfile
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from se3t_calc.config import ModelConfig
 from se3t_calc.model import SE3TModel
 from se3t_calc.pretrained import model_path
 
-FORMAT_VERSION = 2  # 2: sha256 checksum of config and weights
+FORMAT_VERSION = 3  # 2: sha256 checksum of config and weights; 3: isolated-atom limit and ZBL options
 UNITS = {"energy": "eV", "length": "Å", "forces": "eV/Å", "stress": "eV/Å^3"}
 
 
@@ -145,6 +146,8 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
             f"readable formats are {sorted([*_MIGRATIONS, FORMAT_VERSION])}"
         )
     _check_fields(path, data)
+    if version >= 2:  # a migration recomputes the checksum: verify the stored one first
+        _verify_checksum(path, data)
     while data["format_version"] != FORMAT_VERSION:
         data = _MIGRATIONS[data["format_version"]](data)
     _verify_checksum(path, data)
@@ -229,7 +232,19 @@ def load_model(
     except ValueError as err:
         raise ModelFileError(f"{model_path(path)}: {err}") from None
     model.metadata = data["metadata"]
+    if not model.config.isolated_atom_limit:
+        warnings.warn(
+            f"{model_path(path)} was trained without the exact isolated-atom limit: an atom with "
+            "no neighbour within the cutoff does not get its isolated-atom energy E0, so atomisation "
+            "and dissociation energies are off; retrain it with this version for the limit",
+            LegacyModelWarning,
+            stacklevel=2,
+        )
     return model.to(device=device, dtype=dtype).eval()
+
+
+class LegacyModelWarning(UserWarning):
+    """A model file that predates a physical constraint of the current model."""
 
 
 def migrate_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
@@ -237,5 +252,23 @@ def migrate_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "format_version": 2, "checksum": weights_checksum(data["config"], data["state_dict"])}
 
 
+def migrate_v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
+    """Format 2 -> 3: the model options that format 2 predates, off (the same energies).
+
+    ``isolated_atom_limit`` and ``zbl`` are set to False, which is how every format-2
+    model computes, and the checksum (verified before migrating) is recomputed.
+    """
+    config = {**data["config"], "isolated_atom_limit": False, "zbl": False}
+    return {
+        **data,
+        "format_version": 3,
+        "config": config,
+        "checksum": weights_checksum(config, data["state_dict"]),
+    }
+
+
 # format version -> function upgrading a dict of that version to the next one
-_MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: migrate_v1_to_v2}
+_MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    1: migrate_v1_to_v2,
+    2: migrate_v2_to_v3,
+}

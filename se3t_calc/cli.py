@@ -16,12 +16,15 @@ from se3t_calc.cli_common import (
     MODEL_HELP,
     STRUCTURE_HELP,
     ShowDefaults,
+    attach_trajectory,
+    check_files,
     make_calculator,
     positive,
     read_inputs,
 )
 from se3t_calc.cli_md import add_md_parser
 from se3t_calc.config import INVARIANTS, ModelConfig
+from se3t_calc.paths import check_format, check_outputs, check_run_folder
 from se3t_calc.pretrained import NO_MODELS_HINT, available_models, model_card, models_dir
 from se3t_calc.safety import BlowUpError
 from se3t_calc.train.config import TrainConfig, read_config_file
@@ -32,6 +35,7 @@ def _init(args: argparse.Namespace) -> None:
 
     from se3t_calc import SE3TModel, save_model
 
+    check_outputs({"model file": args.output}, overwrite=args.overwrite)
     torch.manual_seed(args.seed)
     config = ModelConfig(species=args.species, r_cut=args.r_cut, invariant=args.invariant)
     model = SE3TModel(config)
@@ -57,6 +61,7 @@ def _train(args: argparse.Namespace) -> None:
     from se3t_calc.train import train
 
     config, model_settings = train_settings(args)
+    check_run_folder(config.output_dir, overwrite=args.overwrite)
     given = set(read_config_file(args.config)["train"]) if args.config else set()
     given |= {f.name for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
     train(config, model_settings, resume=args.resume, given=given)
@@ -65,8 +70,8 @@ def _train(args: argparse.Namespace) -> None:
 def _eval(args: argparse.Namespace) -> None:
     import torch
 
-    from se3t_calc.calculator import resolve_device, resolve_dtype
     from se3t_calc.checkpoint import load_model
+    from se3t_calc.runtime import resolve_device, resolve_dtype
     from se3t_calc.train import GraphDataset, evaluate, format_table, read_structures
     from se3t_calc.train.metrics import energy_profile, format_worst, worst_structures
 
@@ -109,12 +114,9 @@ def _relax(args: argparse.Namespace) -> None:
     from ase.io import write
     from ase.optimize import BFGS, FIRE, LBFGS
 
-    existing = [name for name in (args.out, args.path) if Path(name).exists()]
-    if existing and not args.overwrite:
-        raise ValueError(
-            f"{' and '.join(existing)} already exist(s); pass --overwrite to replace, "
-            "or choose other --out / --path files"
-        )
+    check_format(args.out, "--out")
+    check_format(args.path, "--path", trajectory=True)
+    check_files(args, {"--out": args.out, "--path": args.path})
     atoms = read_inputs(args)
     if args.cell and not atoms.pbc.all():
         raise ValueError(
@@ -124,11 +126,10 @@ def _relax(args: argparse.Namespace) -> None:
     target: Any = FrechetCellFilter(atoms) if args.cell else atoms
     optimizer = {"bfgs": BFGS, "fire": FIRE, "lbfgs": LBFGS}[args.optimizer](target, logfile="-")
     path = Path(args.path)
-    path.unlink(missing_ok=True)
-    # one frame appended per step: the file stays readable if the run is interrupted
-    optimizer.attach(lambda: write(path, atoms, format="extxyz", append=True), interval=1)
-    converged = optimizer.run(fmax=args.fmax, steps=args.steps)
-    write(args.out, atoms, format="extxyz")
+    # one frame per step: the file stays readable if the run is interrupted
+    with attach_trajectory(optimizer, atoms, path, interval=1):
+        converged = optimizer.run(fmax=args.fmax, steps=args.steps)
+    write(args.out, atoms)  # in the format of the extension
     fmax = float(np.linalg.norm(atoms.get_forces(), axis=1).max())
     status = "converged" if converged else f"NOT converged in {args.steps} steps"
     print(f"{status}: E = {atoms.get_potential_energy():.6f} eV, max force {fmax:.4f} eV/Å")
@@ -169,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--invariant", choices=INVARIANTS, default="mixed", help="distance invariant of the heads"
     )
     init.add_argument("--seed", type=int, default=0, help="seed of the random weights")
+    init.add_argument("--overwrite", action="store_true", help="replace an existing model file")
     init.set_defaults(func=_init)
 
     _add_train_parser(sub)
@@ -233,8 +235,14 @@ def _add_relax_parser(sub: Any) -> None:
     relax.add_argument("--fmax", type=positive(float), default=0.01, help="force threshold, eV/Å")
     relax.add_argument("--steps", type=positive(int), default=1000, help="maximum optimiser steps")
     relax.add_argument("--cell", action="store_true", help="relax the cell too (FrechetCellFilter)")
-    relax.add_argument("--out", default="relaxed.extxyz", help="relaxed structure (extxyz)")
-    relax.add_argument("--path", default="relax_path.extxyz", help="every step (extxyz)")
+    relax.add_argument(
+        "--out", default="relaxed.extxyz", help="relaxed structure, in the format of the extension (ase.io)"
+    )
+    relax.add_argument(
+        "--path",
+        default="relax_path.extxyz",
+        help="every step: .extxyz, .xyz, .traj or another multi-frame format",
+    )
     relax.add_argument("--overwrite", action="store_true", help="replace existing --out and --path files")
     relax.add_argument("--device", default="auto", help="auto, cpu or cuda")
     relax.add_argument("--dtype", choices=["float32", "float64"], default="float64", help="precision")
@@ -256,6 +264,13 @@ def _add_train_parser(sub: Any) -> None:
         default=False,
         help="continue from OUTPUT_DIR/last.pt if present, with its stored settings; a larger "
         "--epochs or --max-time extends a finished run; flags that cannot change are refused",
+    )
+    train.add_argument(
+        "--overwrite",
+        action="store_true",
+        default=False,
+        help="start a new run in an OUTPUT_DIR that holds best.pt or metrics.jsonl of a run without "
+        "last.pt (which cannot be resumed), replacing them",
     )
     group = train.add_argument_group("training (TrainConfig)")
     for f in dataclasses.fields(TrainConfig):

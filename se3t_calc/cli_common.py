@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+from se3t_calc.paths import check_outputs
 from se3t_calc.pretrained import model_path
 
 
@@ -14,6 +18,30 @@ def read_inputs(args: argparse.Namespace) -> Any:
 
     model_path(args.model)
     return read_structure(args.structure)
+
+
+def check_files(args: argparse.Namespace, outputs: dict[str, str | None]) -> None:
+    """Check, before anything is written, that ``outputs`` (flag -> path) spare the model,
+    the structure and each other, and replace nothing without ``--overwrite``."""
+    inputs = {"the model": model_path(args.model), "the input structure": args.structure}
+    check_outputs(outputs, inputs=inputs, overwrite=args.overwrite)
+
+
+@contextlib.contextmanager
+def attach_trajectory(dyn: Any, atoms: Any, path: Path, interval: int) -> Iterator[None]:
+    """Frames every ``interval`` steps of a dynamics or optimizer: ASE ``.traj``, else appended
+    with ``ase.io.write`` in the format of the extension. Replaces ``path``: check it first."""
+    from ase.io import Trajectory, write
+
+    path.unlink(missing_ok=True)
+    if path.suffix == ".traj":
+        with Trajectory(path, "w", atoms) as trajectory:
+            dyn.attach(trajectory, interval=interval)
+            yield
+        return
+    # whole frames appended one at a time: the file stays readable if the run is stopped
+    dyn.attach(lambda: write(path, atoms, append=True), interval=interval)
+    yield
 
 
 def make_calculator(args: argparse.Namespace, **kwargs: Any) -> Any:

@@ -16,18 +16,22 @@ from se3t_calc.cli_common import (
     MODEL_HELP,
     STRUCTURE_HELP,
     ShowDefaults,
+    attach_trajectory,
+    check_files,
     make_calculator,
     positive,
     read_inputs,
 )
 from se3t_calc.dynamics import ENSEMBLES, make_dynamics
+from se3t_calc.paths import check_format
 from se3t_calc.safety import BlowUpError, MDSafetyCheck
 
 
 def run_md_command(args: argparse.Namespace) -> None:
     """Run ``se3t md``: read, set up the integrator and its observers, run, report."""
     if args.out:
-        _check_trajectory_format(args.out)
+        check_format(args.out, "--out", trajectory=True)
+    check_files(args, {"--out": args.out, "--log": args.log})
     atoms = read_inputs(args)
     atoms.calc = make_calculator(args, skin=args.skin, compile=args.compile)
     dyn = make_dynamics(
@@ -41,7 +45,7 @@ def run_md_command(args: argparse.Namespace) -> None:
     )
     with contextlib.ExitStack() as stack:
         if args.out:
-            stack.enter_context(_attach_trajectory(dyn, atoms, Path(args.out), args.log_every))
+            stack.enter_context(attach_trajectory(dyn, atoms, Path(args.out), args.log_every))
         log = stack.enter_context(open(args.log, "w")) if args.log else None
         streams = [sys.stdout] + ([log] if log else [])
         _run_md(dyn, atoms, args, streams)
@@ -119,37 +123,6 @@ def _stop_on_interrupt() -> Iterator[threading.Event]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _check_trajectory_format(path: str) -> None:
-    """Refuse a trajectory name whose extension names no multi-frame format ASE can write."""
-    from ase.io.formats import filetype, ioformats
-
-    try:
-        kind = ioformats[filetype(path, read=False)]
-    except Exception:  # ase raises KeyError or UnknownFileTypeError for unknown extensions
-        kind = None
-    if kind is None or not kind.can_write or kind.single:
-        raise ValueError(
-            f"--out {path}: the extension names no trajectory format ASE writes; use .extxyz, .xyz or .traj"
-        )
-
-
-@contextlib.contextmanager
-def _attach_trajectory(dyn: Any, atoms: Any, path: Path, interval: int) -> Iterator[None]:
-    """Frames every ``interval`` steps: ASE ``.traj``, else appended with ``ase.io.write``."""
-    from ase.io import Trajectory, write
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.unlink(missing_ok=True)
-    if path.suffix == ".traj":
-        with Trajectory(path, "w", atoms) as trajectory:
-            dyn.attach(trajectory, interval=interval)
-            yield
-        return
-    # whole frames appended one at a time: the file stays readable if the run is stopped
-    dyn.attach(lambda: write(path, atoms, append=True), interval=interval)
-    yield
-
-
 def add_md_parser(sub: Any) -> None:
     md = sub.add_parser(
         "md",
@@ -173,6 +146,7 @@ def add_md_parser(sub: Any) -> None:
     md.add_argument("--log-every", type=positive(int), default=20, help="print (and save) every N steps")
     md.add_argument("--out", help="trajectory: .traj, .extxyz, .xyz or another multi-frame ase.io format")
     md.add_argument("--log", help="also write the log lines to this file")
+    md.add_argument("--overwrite", action="store_true", help="replace existing --out and --log files")
     md.add_argument("--device", default="auto", help="auto, cpu or cuda")
     md.add_argument(
         "--dtype", choices=["float32", "float64"], default="float32", help="float32 conserves energy as well"

@@ -71,6 +71,17 @@ class ModelConfig:
         ``0``: a head's attention logit is its scaled query-key dot product.
         Otherwise an MLP of this hidden width maps the head's per-channel,
         per-path query-key products (invariants) to the logit.
+    isolated_atom_limit : bool
+        An atom with no neighbour inside the cutoff has exactly its isolated-atom
+        energy E0: the readout and the energy shift act through interactions only
+        (see :class:`~se3t_calc.nn.EnergyReadout`). Models trained before this
+        option existed have it off and say so when loaded.
+    zbl : bool
+        Add the ZBL screened-nuclear repulsion between every pair of atoms, switched
+        off smoothly before the shortest distance of the pair in the training data
+        (see :class:`~se3t_calc.nn.ZBLRepulsion`): nuclei that come closer than the
+        data ever did repel as they physically do, instead of meeting whatever the
+        network extrapolates there.
     """
 
     species: tuple[str, ...]
@@ -92,6 +103,8 @@ class ModelConfig:
     product_last: bool = False
     product_depth: int = 1
     attention_hidden: int = 0
+    isolated_atom_limit: bool = True
+    zbl: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "species", tuple(self.species))

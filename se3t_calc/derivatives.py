@@ -51,19 +51,55 @@ def energy_and_derivatives(
         inputs.append(strain)
         data = _apply_strain(data, strain)
     out = model(data)
+    if keys.MEMBER_ENERGY in out:
+        return _committee_derivatives(out, data, inputs, training)
     grads = torch.autograd.grad(
         out[keys.TOTAL_ENERGY].sum(), inputs, create_graph=training, allow_unused=True
     )
     out[keys.FORCES] = _zero_if_none(grads[0], positions).neg()
     if compute_stress:
-        d_strain = _zero_if_none(grads[1], inputs[1])
-        volume = cell_volume(cell).view(-1, 1, 1)
-        volume = torch.where(volume > 0, volume, torch.ones_like(volume))  # molecules: no stress
-        out[keys.VIRIAL] = -d_strain
-        out[keys.STRESS] = d_strain / volume
-        if keys.PBC in data:  # graphs without it (the calculator's) hold 3-D periodic cells only
-            periodic = data[keys.PBC].all(dim=1).view(-1, 1, 1)
-            out[keys.STRESS] = torch.where(periodic, out[keys.STRESS], torch.nan)
+        out[keys.VIRIAL], out[keys.STRESS] = _virial_stress(_zero_if_none(grads[1], inputs[1]), data)
+    return out
+
+
+def _virial_stress(
+    d_strain: torch.Tensor, data: dict[str, torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Virial and stress, each (..., B, 3, 3), from ``dE/d(strain)`` of the strained graph ``data``."""
+    volume = cell_volume(data[keys.CELL]).view(-1, 1, 1)
+    volume = torch.where(volume > 0, volume, torch.ones_like(volume))  # molecules: no stress
+    stress = d_strain / volume
+    if keys.PBC in data:  # graphs without it (the calculator's) hold 3-D periodic cells only
+        periodic = data[keys.PBC].all(dim=1).view(-1, 1, 1)
+        stress = torch.where(periodic, stress, torch.nan)
+    return -d_strain, stress
+
+
+def _committee_derivatives(
+    out: dict[str, torch.Tensor],
+    data: dict[str, torch.Tensor],
+    inputs: list[torch.Tensor],
+    training: bool,
+) -> dict[str, torch.Tensor]:
+    """Each member's forces (and stress) in one backward pass batched over members, and their means."""
+    member_energy = out[keys.MEMBER_ENERGY]
+    num_members = member_energy.shape[0]
+    selector = torch.eye(num_members, dtype=member_energy.dtype, device=member_energy.device)
+    grads = torch.autograd.grad(
+        member_energy.sum(1),
+        inputs,
+        grad_outputs=selector,
+        is_grads_batched=True,
+        create_graph=training,
+        allow_unused=True,
+    )
+    member_forces = _zero_if_none(grads[0], inputs[0].expand(num_members, -1, -1)).neg()
+    out[keys.MEMBER_FORCES] = member_forces
+    out[keys.FORCES] = member_forces.mean(0)
+    if len(inputs) > 1:
+        d_strain = _zero_if_none(grads[1], inputs[1].expand(num_members, -1, -1, -1))
+        virial, out[keys.MEMBER_STRESS] = _virial_stress(d_strain, data)
+        out[keys.VIRIAL], out[keys.STRESS] = virial.mean(0), out[keys.MEMBER_STRESS].mean(0)
     return out
 
 

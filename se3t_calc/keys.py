@@ -30,3 +30,8 @@ REF_FORCES: Final[str] = "ref_forces"  # (N, 3) float, eV/Å
 REF_STRESS: Final[str] = "ref_stress"  # (B, 3, 3) float, eV/Å^3; zeros where absent
 HAS_STRESS: Final[str] = "has_stress"  # (B,) bool, structure carries a stress label
 NUM_ATOMS: Final[str] = "num_atoms"  # (B,) int64, atoms per structure
+
+# a committee of models (se3t_calc.committee): M members, each member's own prediction
+MEMBER_ENERGY: Final[str] = "member_energy"  # (M, B) float64, eV
+MEMBER_FORCES: Final[str] = "member_forces"  # (M, N, 3) float, eV/Å
+MEMBER_STRESS: Final[str] = "member_stress"  # (M, B, 3, 3) float, eV/Å^3

@@ -7,7 +7,13 @@ from e3nn import o3
 
 from se3t_calc import keys
 from se3t_calc.config import ModelConfig
-from se3t_calc.nn import EnergyReadout, EquivariantAttention, RadialEmbedding, SpeciesEmbedding
+from se3t_calc.nn import (
+    EnergyReadout,
+    EquivariantAttention,
+    RadialEmbedding,
+    SpeciesEmbedding,
+    ZBLRepulsion,
+)
 from se3t_calc.nn.product import NodeProduct
 from se3t_calc.nn.radial import edge_length_and_direction
 
@@ -19,7 +25,14 @@ class SE3TModel(torch.nn.Module):
     with ``node_energy`` (N,) and ``total_energy`` (B,) in eV added. Edge vectors
     are formed here from positions, cell and integer shifts, so that gradients
     with respect to positions and cell reach every edge.
+
+    With ``config.isolated_atom_limit`` the layers also run on one free atom per
+    species (rows appended after the graph's atoms, with no edge), whose readout
+    the energy of every atom is measured from; with ``config.zbl`` the ZBL pair
+    repulsion is added to the per-atom energies.
     """
+
+    free_species: torch.Tensor
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -64,6 +77,8 @@ class SE3TModel(torch.nn.Module):
         self.layers = torch.nn.ModuleList(layers)
         self.products = torch.nn.ModuleList(products)
         self.readout = EnergyReadout(num_scalars, config.readout_hidden, len(config.species))
+        self.repulsion = ZBLRepulsion(config.species) if config.zbl else None
+        self.register_buffer("free_species", torch.arange(len(config.species)), persistent=False)
 
     def forward(self, data: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Compute energies for a batch of structures.
@@ -80,14 +95,24 @@ class SE3TModel(torch.nn.Module):
             ``data`` plus ``node_energy`` (N,) and ``total_energy`` (B,), eV.
         """
         pos = data[keys.POSITIONS]
+        species = data[keys.SPECIES]
         edge_index = data[keys.EDGE_INDEX]
+        num_atoms = species.shape[0]
         length, direction = edge_length_and_direction(edge_vectors(data))
         sh = self.sh(direction)
         basis, log_env = self.radial(length)
-        x = self.embedding(data[keys.SPECIES], pos.dtype)
+        x = self.embedding(species, pos.dtype)
+        if self.config.isolated_atom_limit:  # one free atom per species, after the graph's atoms
+            x = torch.cat([x, self.embedding(self.free_species, pos.dtype)])
         for layer, product in zip(self.layers, self.products, strict=True):
             x = product(layer(x, sh, basis, log_env, edge_index))
-        node_energy = self.readout(x, data[keys.SPECIES])
+        if self.config.isolated_atom_limit:
+            coordination = _index_add(log_env.exp(), edge_index[0], num_atoms)
+            node_energy = self.readout(x[:num_atoms], species, x[num_atoms:], coordination)
+        else:
+            node_energy = self.readout(x, species)
+        if self.repulsion is not None:
+            node_energy = node_energy + self.repulsion(length, species, edge_index, num_atoms).double()
         total = sum_per_graph(node_energy, data[keys.BATCH], data[keys.CELL].shape[0])
         return {**data, keys.NODE_ENERGY: node_energy, keys.TOTAL_ENERGY: total}
 

@@ -113,6 +113,10 @@ class TensorPath:
         parts = [out[keys.TOTAL_ENERGY][:1], out[keys.FORCES][:num_atoms], out[keys.NODE_ENERGY][:num_atoms]]
         if stress:
             parts.append(out[keys.STRESS][0])
+        if keys.MEMBER_ENERGY in out:  # a committee: each member's results after the means
+            parts += [out[keys.MEMBER_ENERGY][:, 0], out[keys.MEMBER_FORCES][:, :num_atoms]]
+            if stress:
+                parts.append(out[keys.MEMBER_STRESS][:, 0])
         return torch.cat([p.detach().reshape(-1).to(torch.float64) for p in parts])
 
 
@@ -120,24 +124,31 @@ def _upload(array: np.ndarray, device: torch.device) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array)).to(device)
 
 
-def unpack_results(packed: np.ndarray, num_atoms: int, *, stress: bool) -> dict[str, np.ndarray | float]:
+def unpack_results(
+    packed: np.ndarray, num_atoms: int, *, stress: bool, members: int = 0
+) -> dict[str, np.ndarray | float]:
     """ASE results from the vector of :meth:`TensorPath.evaluate`.
 
     Parameters
     ----------
-    packed : np.ndarray, shape (1 + 4 N,) or (10 + 4 N,)
-        Energy (eV), forces (N, 3) eV/Å, per-atom energies (N,) eV, then with
-        ``stress`` the (3, 3) stress, eV/Å^3.
+    packed : np.ndarray, shape (1 + 4 N [+ 9] [+ M (1 + 3 N [+ 9])],)
+        Energy (eV), forces (N, 3) eV/Å, per-atom energies (N,) eV, with ``stress``
+        the (3, 3) stress, eV/Å^3; then for a committee of ``M`` members their
+        energies (M,), forces (M, N, 3) and with ``stress`` stresses (M, 3, 3).
     num_atoms : int
         ``N``.
     stress : bool
         Whether the stress is there.
+    members : int
+        ``M``, or 0 for a single model.
 
     Returns
     -------
     dict
         ``energy``, ``free_energy``, ``forces``, ``energies`` and, with stress, ``stress``
-        in Voigt order (xx, yy, zz, yz, xz, xy).
+        in Voigt order (xx, yy, zz, yz, xz, xy); for a committee also ``energy_std``,
+        ``forces_std`` (and ``stress_std``), standard deviations over members
+        (``ddof=1``), and ``member_energy``, ``member_forces`` (and ``member_stress``).
     """
     n = num_atoms
     results: dict[str, np.ndarray | float] = {
@@ -146,6 +157,26 @@ def unpack_results(packed: np.ndarray, num_atoms: int, *, stress: bool) -> dict[
         "forces": packed[1 : 1 + 3 * n].reshape(n, 3),
         "energies": packed[1 + 3 * n : 1 + 4 * n],
     }
+    end = 1 + 4 * n
     if stress:
-        results["stress"] = packed[1 + 4 * n : 10 + 4 * n].reshape(3, 3)[_VOIGT]
+        results["stress"] = packed[end : end + 9].reshape(3, 3)[_VOIGT]
+        end += 9
+    if members:
+        results.update(_member_results(packed[end:], n, members, stress))
     return results
+
+
+def _member_results(packed: np.ndarray, n: int, m: int, stress: bool) -> dict[str, np.ndarray | float]:
+    energy = packed[:m]
+    forces = packed[m : m + 3 * n * m].reshape(m, n, 3)
+    out: dict[str, np.ndarray | float] = {
+        "member_energy": energy,
+        "member_forces": forces,
+        "energy_std": float(energy.std(ddof=1)),
+        "forces_std": forces.std(axis=0, ddof=1),
+    }
+    if stress:
+        member_stress = packed[m + 3 * n * m :].reshape(m, 3, 3)[:, _VOIGT[0], _VOIGT[1]]
+        out["member_stress"] = member_stress
+        out["stress_std"] = member_stress.std(axis=0, ddof=1)
+    return out

@@ -6,6 +6,7 @@ from helpers import calc, energy_forces, ethanol, small_model
 from se3t_calc import SE3TCalculator, load_model, save_model
 from se3t_calc.checkpoint import (
     FORMAT_VERSION,
+    LegacyModelWarning,
     ModelFileError,
     atomic_save,
     read_checkpoint,
@@ -125,13 +126,42 @@ def test_weights_of_other_species_are_named(tmp_path):
         load_model(path)
 
 
-def test_format_1_is_migrated_with_identical_weights(tmp_path):
-    path = _saved(tmp_path)
+def _legacy_file(tmp_path, version: int):
+    """A file as format ``version`` wrote it: a model without the isolated-atom limit and ZBL."""
+    path = tmp_path / "model.pt"
+    save_model(small_model(isolated_atom_limit=False, zbl=False), path)
     data = torch.load(path, weights_only=True)
-    old = {k: v for k, v in data.items() if k != "checksum"}
-    torch.save({**old, "format_version": 1}, path)
+    config = {k: v for k, v in data["config"].items() if k not in ("isolated_atom_limit", "zbl")}
+    old = {**data, "config": config, "format_version": version}
+    if version == 1:
+        del old["checksum"]
+    else:
+        old["checksum"] = weights_checksum(config, data["state_dict"])
+    torch.save(old, path)
+    return path, data
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_older_formats_are_migrated_with_identical_weights(tmp_path, version):
+    path, data = _legacy_file(tmp_path, version)
     migrated = read_checkpoint(path)
-    assert migrated["format_version"] == FORMAT_VERSION == 2
+    assert migrated["format_version"] == FORMAT_VERSION == 3
+    assert migrated["config"]["isolated_atom_limit"] is False and migrated["config"]["zbl"] is False
     assert migrated["checksum"] == data["checksum"]
     for key, value in data["state_dict"].items():
         assert torch.equal(migrated["state_dict"][key], value)
+
+
+def test_format_2_with_a_broken_checksum_is_refused_before_migrating(tmp_path):
+    path, _ = _legacy_file(tmp_path, 2)
+    data = torch.load(path, weights_only=True)
+    data["config"]["r_cut"] = 3.0  # edited after saving
+    torch.save(data, path)
+    with pytest.raises(ModelFileError, match="do not match the checksum"):
+        read_checkpoint(path)
+
+
+def test_a_model_without_the_isolated_atom_limit_says_so_when_loaded(tmp_path):
+    path, _ = _legacy_file(tmp_path, 2)
+    with pytest.warns(LegacyModelWarning, match="isolated-atom limit"):
+        load_model(path)

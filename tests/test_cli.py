@@ -151,7 +151,7 @@ def test_relax_refuses_to_overwrite_earlier_results(tmp_path, monkeypatch, capsy
     monkeypatch.chdir(tmp_path)
     (tmp_path / "relaxed.extxyz").write_text("earlier result\n")
     args = ["relax", "m.pt", str(EXAMPLES / "ethanol.xyz"), "--steps", "2", "--device", "cpu"]
-    with pytest.raises(SystemExit, match=r"relaxed\.extxyz already exist\(s\); pass --overwrite"):
+    with pytest.raises(SystemExit, match=r"relaxed\.extxyz already exists; pass --overwrite"):
         main(args)
     assert (tmp_path / "relaxed.extxyz").read_text() == "earlier result\n"
     with pytest.raises(SystemExit):  # 1: not converged in 2 steps

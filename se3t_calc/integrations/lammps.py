@@ -24,10 +24,10 @@ import numpy as np
 import torch
 
 from se3t_calc import keys
-from se3t_calc.calculator import resolve_dtype
 from se3t_calc.checkpoint import atomic_save, load_model, model_from_dict, model_to_dict
 from se3t_calc.derivatives import energy_and_edge_gradients
 from se3t_calc.model import SE3TModel
+from se3t_calc.runtime import resolve_dtype
 
 try:  # the base class exists only in a LAMMPS built with ML-IAP and Python
     from lammps.mliap.mliap_unified_abc import MLIAPUnified

@@ -13,7 +13,6 @@ installs ``torch-sim-atomistic`` 0.3; tested with 0.3.0)::
 
 from __future__ import annotations
 
-import copy
 import os
 from typing import Any
 
@@ -30,11 +29,10 @@ except ImportError as err:  # pragma: no cover - exercised only without the extr
     ) from err
 
 from se3t_calc import keys
-from se3t_calc.calculator import resolve_device, resolve_dtype
-from se3t_calc.checkpoint import load_model
 from se3t_calc.derivatives import energy_and_derivatives
 from se3t_calc.graph import atoms_to_graph
 from se3t_calc.model import SE3TModel
+from se3t_calc.runtime import load_for_inference, resolve_device, resolve_dtype
 
 
 class SE3TTorchSimModel(ModelInterface):
@@ -72,13 +70,7 @@ class SE3TTorchSimModel(ModelInterface):
         super().__init__()
         self._device = resolve_device(device)
         self._dtype = resolve_dtype(dtype)
-        if isinstance(model, SE3TModel):
-            model = copy.deepcopy(model).to(device=self._device, dtype=self._dtype).eval()
-        else:
-            model = load_model(model, device=self._device, dtype=self._dtype)
-        for p in model.parameters():
-            p.requires_grad_(False)
-        self.model = model
+        self.model = load_for_inference(model, device=self._device, dtype=self._dtype)
         self._compute_stress = compute_stress
         self._compute_forces = compute_forces
 

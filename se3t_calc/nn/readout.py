@@ -7,12 +7,22 @@ from e3nn import nn as e3nn_nn
 
 
 class EnergyReadout(torch.nn.Module):
-    """MLP on the scalar channels, then ``E_i = scale * MLP(s_i) + shift + E0[species_i]``.
+    """Per-atom energies from an MLP of the scalar channels, the shift and E0.
 
-    ``scale``, ``shift`` (eV) and ``atomic_energies`` (E0 per species, eV) are buffers
-    set from training data and stored in the state dict. E0 is added in float64 and
-    the energies are float64 whatever the model's dtype: in float32, E0 of hundreds or
-    thousands of eV would otherwise round every total energy to a grid of meV.
+    With the exact isolated-atom limit (``free`` and ``coordination`` given)::
+
+        E_i = E0[s_i] + shift * c_i + scale * (MLP(f_i) - MLP(f_free[s_i]))
+
+    where ``f_free[s]`` are the features the layers give an atom of species ``s``
+    that has no neighbour and ``c_i`` is the atom's summed cutoff envelope over its
+    neighbours: both interaction terms vanish for an atom alone, which then has
+    exactly ``E0``. Without them (models trained before this limit)
+    ``E_i = E0[s_i] + shift + scale * MLP(f_i)``.
+
+    ``scale``, ``shift`` (eV, per atom or per unit of ``c``) and ``atomic_energies``
+    (E0 per species, eV) are buffers set from training data. E0 is added in float64
+    and the energies are float64 whatever the model's dtype: in float32, E0 of
+    hundreds or thousands of eV would otherwise round every total to a grid of meV.
 
     Parameters
     ----------
@@ -36,8 +46,36 @@ class EnergyReadout(torch.nn.Module):
         self.register_buffer("shift", torch.tensor(0.0))
         self.register_buffer("atomic_energies", torch.zeros(num_species))
 
-    def forward(self, x: torch.Tensor, species: torch.Tensor) -> torch.Tensor:
-        """``(N, F)`` features and ``(N,)`` species -> ``(N,)`` float64 energies in eV."""
+    def forward(
+        self,
+        x: torch.Tensor,
+        species: torch.Tensor,
+        free: torch.Tensor | None = None,
+        coordination: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Per-atom energies.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (N, F)
+            Node features.
+        species : torch.Tensor, shape (N,)
+            Species indices.
+        free : torch.Tensor, shape (K, F), optional
+            Features of an atom without neighbours, one row per species.
+        coordination : torch.Tensor, shape (N,), optional
+            Summed cutoff envelope of each atom's edges; needed with ``free``.
+
+        Returns
+        -------
+        torch.Tensor, shape (N,), float64
+            eV.
+        """
         out = self.mlp(x[:, : self.num_scalars]).squeeze(-1)
+        if free is None or coordination is None:
+            energy = self.scale * out + self.shift
+        else:
+            alone = self.mlp(free[:, : self.num_scalars]).squeeze(-1).index_select(0, species)
+            energy = self.scale * (out - alone) + self.shift * coordination
         e0 = self.atomic_energies.index_select(0, species)
-        return (self.scale * out + self.shift).to(torch.float64) + e0.to(torch.float64)
+        return energy.to(torch.float64) + e0.to(torch.float64)

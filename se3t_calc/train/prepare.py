@@ -16,6 +16,9 @@ from se3t_calc.train.statistics import (
     energy_scale_shift,
     fit_atomic_energies,
     isolated_atom_energies,
+    repulsion_onset,
+    shift_per_coordination,
+    shortest_pair_distances,
 )
 
 
@@ -33,6 +36,8 @@ class Prepared:
     scale: float  # eV/Å, RMS force component
     shift: float  # eV, mean per-atom energy after E0
     avg_num_neighbors: float
+    shift_per_coordination: float  # eV per unit of summed cutoff envelope (isolated-atom limit)
+    repulsion_onset: np.ndarray  # (K, K) Å, shortest distance of each species pair
     e0_note: str = ""  # how E0 was obtained, with a warning when it is undetermined
 
     def split(self) -> dict[str, list[int]]:
@@ -47,7 +52,16 @@ class Prepared:
             f"data: {len(self.train_idx)} train, {len(self.valid_idx)} validation, {test} test structures\n"
             f"E0 (eV): {e0} ({self.e0_note})\n"
             f"scale {self.scale:.4f} eV/Å, shift {self.shift:.5f} eV/atom, "
-            f"{self.avg_num_neighbors:.2f} neighbours per atom"
+            f"{self.avg_num_neighbors:.2f} neighbours per atom\n"
+            f"shortest distances (ZBL repulsion off beyond them, Å): {self._pairs()}"
+        )
+
+    def _pairs(self) -> str:
+        k = len(self.species)
+        return ", ".join(
+            f"{self.species[a]}-{self.species[b]} {self.repulsion_onset[a, b]:.3f}"
+            for a in range(k)
+            for b in range(a, k)
         )
 
 
@@ -100,6 +114,8 @@ def prepare(
         scale=scale,
         shift=shift,
         avg_num_neighbors=average_num_neighbors(fit),
+        shift_per_coordination=shift_per_coordination(fit, e0, cutoff),
+        repulsion_onset=repulsion_onset(shortest_pair_distances(train, len(species)), species),
         e0_note=note,
     )
 

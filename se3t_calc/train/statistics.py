@@ -1,4 +1,5 @@
-"""Statistics of the training set stored in the model: E0, energy scale and shift, neighbours."""
+"""Statistics of the training set stored in the model: E0, energy scale and shift, neighbours,
+where the ZBL repulsion switches off."""
 
 from __future__ import annotations
 
@@ -6,8 +7,13 @@ import os
 from collections.abc import Sequence
 
 import numpy as np
+import torch
+from ase.data import atomic_numbers, covalent_radii
 from ase.io import read
 
+from se3t_calc import keys
+from se3t_calc.nn.radial import log_envelope
+from se3t_calc.nn.repulsion import DEFAULT_OUTER_FRACTION
 from se3t_calc.train.dataset import GraphDataset
 
 
@@ -66,3 +72,54 @@ def energy_scale_shift(dataset: GraphDataset, atomic_energies: np.ndarray) -> tu
 def average_num_neighbors(dataset: GraphDataset) -> float:
     """Mean number of neighbours within the cutoff per atom."""
     return float(dataset.num_edges().sum() / dataset.counts.sum())
+
+
+def _edge_lengths(graph: dict[str, np.ndarray]) -> np.ndarray:
+    """Lengths (E,) in Å of the edges of one structure's graph arrays."""
+    i, j = graph[keys.EDGE_INDEX]
+    pos = graph[keys.POSITIONS]
+    vectors = pos[j] - pos[i] + graph[keys.CELL_SHIFTS] @ graph[keys.CELL][0]
+    return np.linalg.norm(vectors, axis=1)
+
+
+def coordination(dataset: GraphDataset, r_cut: float) -> np.ndarray:
+    """Per structure, the summed cutoff envelope of all edges, ``sum_ij w(r_ij)``, shape (S,).
+
+    ``w`` is the model's envelope (:func:`se3t_calc.nn.radial.log_envelope`), so this is
+    the sum over atoms of the coordination ``c_i`` that scales the energy shift.
+    """
+    totals = []
+    for graph in dataset.graphs:
+        length = torch.as_tensor(_edge_lengths(graph), dtype=torch.float64)
+        totals.append(float(log_envelope(length, r_cut).exp().sum()))
+    return np.array(totals)
+
+
+def shift_per_coordination(dataset: GraphDataset, atomic_energies: np.ndarray, r_cut: float) -> float:
+    """Energy shift per unit of coordination, eV: ``sum_s (E_s - E0_s) / sum_s C_s``."""
+    total = float(coordination(dataset, r_cut).sum())
+    binding = float((dataset.energies - dataset.counts @ atomic_energies).sum())
+    return binding / total if total > 0 else 0.0
+
+
+def shortest_pair_distances(dataset: GraphDataset, num_species: int) -> np.ndarray:
+    """Shortest distance (Å) seen between each pair of species, shape (K, K); inf where never seen."""
+    shortest = np.full((num_species, num_species), np.inf)
+    for graph in dataset.graphs:
+        i, j = graph[keys.EDGE_INDEX]
+        si, sj = graph[keys.SPECIES][i], graph[keys.SPECIES][j]
+        np.minimum.at(shortest, (si, sj), _edge_lengths(graph))
+    return np.minimum(shortest, shortest.T)
+
+
+def repulsion_onset(shortest: np.ndarray, species: Sequence[str]) -> np.ndarray:
+    """Distances (K, K), Å, where the ZBL repulsion has switched off: the shortest distance seen.
+
+    A pair never seen gets the sum of covalent radii times the smallest ratio of
+    shortest distance to covalent sum among the pairs seen (0.6 if none was).
+    """
+    radii = np.array([covalent_radii[atomic_numbers[s]] for s in species])
+    bond = radii[:, None] + radii[None, :]
+    seen = np.isfinite(shortest)
+    ratio = float((shortest[seen] / bond[seen]).min()) if seen.any() else DEFAULT_OUTER_FRACTION
+    return np.where(seen, shortest, ratio * bond)

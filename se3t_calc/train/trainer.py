@@ -18,7 +18,6 @@ from typing import Any
 import torch
 
 from se3t_calc import keys
-from se3t_calc.calculator import resolve_device, resolve_dtype
 from se3t_calc.checkpoint import (
     atomic_save,
     atomic_write_text,
@@ -30,6 +29,7 @@ from se3t_calc.config import ModelConfig
 from se3t_calc.derivatives import energy_and_derivatives
 from se3t_calc.model import SE3TModel
 from se3t_calc.progress import ProgressBar
+from se3t_calc.runtime import resolve_device, resolve_dtype
 from se3t_calc.train.compiled import CompiledDerivatives
 from se3t_calc.train.config import TrainConfig
 from se3t_calc.train.dataset import batch_tensors
@@ -399,8 +399,7 @@ def _run(
     torch.manual_seed(config.seed)
     if source is None:
         model = SE3TModel(ModelConfig(**{**settings, "species": prepared.species}))
-        model.readout.scale.fill_(prepared.scale)
-        model.readout.shift.fill_(prepared.shift)
+        set_statistics(model, prepared)
     else:
         model = source
         prepared.scale, prepared.shift = float(model.readout.scale), float(model.readout.shift)
@@ -424,6 +423,16 @@ def _run(
     if cluster.is_main:
         _finish(trainer, out)
     return out / BEST
+
+
+def set_statistics(model: SE3TModel, prepared: Prepared) -> None:
+    """Put the training set's energy scale and shift and the repulsion onsets into ``model``."""
+    model.readout.scale.fill_(prepared.scale)
+    per_coordination = model.config.isolated_atom_limit
+    model.readout.shift.fill_(prepared.shift_per_coordination if per_coordination else prepared.shift)
+    if model.repulsion is not None:
+        onset = torch.as_tensor(prepared.repulsion_onset, dtype=model.repulsion.r_outer.dtype)
+        model.repulsion.r_outer.copy_(onset)
 
 
 def _finish(trainer: Trainer, out: Path) -> None:
