@@ -5,6 +5,7 @@
 #   bash examples/train_rmd17.sh [MOLECULE] [TIME_BUDGET] [extra se3t train flags...]
 #   bash examples/train_rmd17.sh ethanol 60m --threads 2
 #   SETTINGS=fast bash examples/train_rmd17.sh aspirin 60m      # examples/rmd17-fast.toml
+#   SETTINGS=fast bash examples/train_rmd17.sh ethanol 20m --committee 3   # 3 members, 20 min each
 #
 # SETTINGS picks examples/rmd17-SETTINGS.toml (fast, accurate; default: examples/rmd17.toml,
 # the default model). E0 comes from isolated_atoms_pbe_def2svp.xyz beside the data when
@@ -50,5 +51,7 @@ python=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo pyt
     --max-time "$budget" \
     --output-dir "$out" \
     "$@"
-"$python" -m se3t_calc.cli eval "$out/best.pt" \
+trained="$out/best.pt"
+[ -f "$trained" ] || trained="$out"   # --committee N: the folder of member_k.pt files
+"$python" -m se3t_calc.cli eval "$trained" \
     "$data/rmd17_${molecule}_test_01.npz"

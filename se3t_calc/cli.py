@@ -64,23 +64,25 @@ def _train(args: argparse.Namespace) -> None:
     check_run_folder(config.output_dir, overwrite=args.overwrite)
     given = set(read_config_file(args.config)["train"]) if args.config else set()
     given |= {f.name for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
-    train(config, model_settings, resume=args.resume, given=given)
+    if args.committee > 1:
+        from se3t_calc.train.committee import train_committee
+
+        train_committee(config, model_settings, members=args.committee, resume=args.resume, given=given)
+    else:
+        train(config, model_settings, resume=args.resume, given=given)
 
 
 def _eval(args: argparse.Namespace) -> None:
     import torch
 
-    from se3t_calc.checkpoint import load_model
-    from se3t_calc.runtime import resolve_device, resolve_dtype
+    from se3t_calc.runtime import load_for_inference, resolve_device, resolve_dtype
     from se3t_calc.train import GraphDataset, evaluate, format_table, read_structures
     from se3t_calc.train.metrics import energy_profile, format_worst, worst_structures
 
     if args.threads:
         torch.set_num_threads(args.threads)
     device, dtype = resolve_device(args.device), resolve_dtype(args.dtype)
-    model = load_model(args.model, device=device, dtype=dtype)
-    for p in model.parameters():
-        p.requires_grad_(False)
+    model = load_for_inference(args.model, device=device, dtype=dtype)
     structures = read_structures(
         args.data,
         energy_key=args.energy_key,
@@ -133,9 +135,29 @@ def _relax(args: argparse.Namespace) -> None:
     fmax = float(np.linalg.norm(atoms.get_forces(), axis=1).max())
     status = "converged" if converged else f"NOT converged in {args.steps} steps"
     print(f"{status}: E = {atoms.get_potential_energy():.6f} eV, max force {fmax:.4f} eV/Å")
+    collapsed = _report_trust(atoms)
     print(f"wrote the relaxed structure to {Path(args.out).resolve()}, every step to {path.resolve()}")
-    if not converged:
+    if not converged or collapsed:
         sys.exit(1)
+
+
+def _report_trust(atoms: Any) -> bool:
+    """After a relaxation: collapsed atoms, and a committee's uncertainty, said plainly.
+
+    Returns whether two atoms collapsed onto each other.
+    """
+    from se3t_calc.safety import closest_overlap, force_uncertainty
+
+    overlap = closest_overlap(atoms, 0.6)
+    if overlap:
+        print(f"WARNING: {overlap}: the structure collapsed; the result is not physical", file=sys.stderr)
+    if atoms.calc.num_members:
+        sigma = force_uncertainty(atoms)
+        print(
+            f"committee uncertainty: energy ± {atoms.calc.results['energy_std']:.4f} eV, "
+            f"largest force ± {sigma.max():.4f} eV/Å (atom {int(sigma.argmax())})"
+        )
+    return overlap is not None
 
 
 def _models(args: argparse.Namespace) -> None:
@@ -271,6 +293,15 @@ def _add_train_parser(sub: Any) -> None:
         default=False,
         help="start a new run in an OUTPUT_DIR that holds best.pt or metrics.jsonl of a run without "
         "last.pt (which cannot be resumed), replacing them",
+    )
+    train.add_argument(
+        "--committee",
+        type=positive(int),
+        default=1,
+        metavar="N",
+        help="train N members (seeds seed, seed+1, ...; one validation split) into "
+        "OUTPUT_DIR/member_k/, gathered as OUTPUT_DIR/member_k.pt: a committee whose spread "
+        "estimates the uncertainty (SE3TCalculator(OUTPUT_DIR) loads it); default 1, one model",
     )
     group = train.add_argument_group("training (TrainConfig)")
     for f in dataclasses.fields(TrainConfig):

@@ -9,21 +9,21 @@ from pathlib import Path
 from typing import Any
 
 from se3t_calc.paths import check_outputs
-from se3t_calc.pretrained import model_path
+from se3t_calc.pretrained import model_location
 
 
 def read_inputs(args: argparse.Namespace) -> Any:
     """Check that the model and structure files exist; return the structure's first frame."""
     from se3t_calc.train.data import read_structure
 
-    model_path(args.model)
+    model_location(args.model)
     return read_structure(args.structure)
 
 
 def check_files(args: argparse.Namespace, outputs: dict[str, str | None]) -> None:
     """Check, before anything is written, that ``outputs`` (flag -> path) spare the model,
     the structure and each other, and replace nothing without ``--overwrite``."""
-    inputs = {"the model": model_path(args.model), "the input structure": args.structure}
+    inputs = {"the model": model_location(args.model), "the input structure": args.structure}
     check_outputs(outputs, inputs=inputs, overwrite=args.overwrite)
 
 

@@ -24,7 +24,7 @@ from se3t_calc.cli_common import (
 )
 from se3t_calc.dynamics import ENSEMBLES, make_dynamics
 from se3t_calc.paths import check_format
-from se3t_calc.safety import BlowUpError, MDSafetyCheck
+from se3t_calc.safety import BlowUpError, MDSafetyCheck, force_uncertainty
 
 
 def run_md_command(args: argparse.Namespace) -> None:
@@ -64,6 +64,9 @@ def _safety_check(atoms: Any, args: argparse.Namespace) -> MDSafetyCheck:
         energy_tolerance_meV_per_atom=(args.energy_tolerance_meV_per_atom or None)
         if args.ensemble == "nve"
         else None,
+        overlap_factor=args.overlap_factor or None,
+        max_force_std=args.max_force_std,
+        uncertain=args.uncertain,
     )
 
 
@@ -78,12 +81,16 @@ def _run_md(dyn: Any, atoms: Any, args: argparse.Namespace, streams: list) -> No
         for stream in streams:
             print(line, file=stream, flush=True)
 
+    committee = bool(atoms.calc.num_members)
+
     def report() -> None:
         epot, ekin = atoms.get_potential_energy(), atoms.get_kinetic_energy()
         t_ps, temp = dyn.nsteps * args.timestep_fs / 1000, atoms.get_temperature()
-        say(f"{dyn.nsteps:8d} {t_ps:9.4f} {epot:14.5f} {ekin:10.5f} {epot + ekin:14.5f} {temp:8.1f}")
+        line = f"{dyn.nsteps:8d} {t_ps:9.4f} {epot:14.5f} {ekin:10.5f} {epot + ekin:14.5f} {temp:8.1f}"
+        say(line + (f" {force_uncertainty(atoms).max():12.4f}" if committee else ""))
 
-    say(f"{'step':>8} {'time/ps':>9} {'Epot/eV':>14} {'Ekin/eV':>10} {'Etot/eV':>14} {'T/K':>8}")
+    header = f"{'step':>8} {'time/ps':>9} {'Epot/eV':>14} {'Ekin/eV':>10} {'Etot/eV':>14} {'T/K':>8}"
+    say(header + (f" {'maxσF/eV/Å':>12}" if committee else ""))
     dyn.attach(report, interval=args.log_every)
     dyn.attach(_safety_check(atoms, args), interval=1)
     dyn.attach(lambda: bar.update(dyn.nsteps, f"T {atoms.get_temperature():.0f} K"), interval=1)
@@ -180,5 +187,23 @@ def add_md_parser(sub: Any) -> None:
         type=positive(float, zero=True),
         default=10.0,
         help="NVE: largest change of the total energy from the start",
+    )
+    checks.add_argument(
+        "--overlap-factor",
+        type=positive(float, zero=True),
+        default=0.6,
+        help="stop when two atoms come closer than this times their covalent bond length",
+    )
+    checks.add_argument(
+        "--max-force-std",
+        type=positive(float),
+        metavar="EV_PER_A",
+        help="with a committee: largest force uncertainty of an atom, eV/Å (default: no limit)",
+    )
+    checks.add_argument(
+        "--uncertain",
+        choices=["stop", "warn"],
+        default="stop",
+        help="past --max-force-std: stop (exit 1, trajectory kept) or warn once and go on",
     )
     md.set_defaults(func=run_md_command)

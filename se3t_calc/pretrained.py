@@ -27,10 +27,41 @@ def models_dir() -> Path:
     return packaged if packaged.is_dir() else Path(__file__).resolve().parents[1] / "models"
 
 
+MEMBER_GLOB = "member_*.pt"  # the model files of a committee folder
+
+
 def available_models() -> list[str]:
-    """Names of the shipped models (``models/<name>.pt``), sorted."""
+    """Names of the shipped models (``models/<name>.pt``) and committees (``models/<name>/``), sorted."""
     folder = models_dir()
-    return sorted(p.stem for p in folder.glob("*.pt")) if folder.is_dir() else []
+    if not folder.is_dir():
+        return []
+    committees = [p.name for p in folder.iterdir() if p.is_dir() and any(p.glob(MEMBER_GLOB))]
+    return sorted([p.stem for p in folder.glob("*.pt")] + committees)
+
+
+def committee_files(source: str | os.PathLike) -> list[Path] | None:
+    """Member files of a committee folder (``member_*.pt``) or a shipped committee's name; else None.
+
+    Raises
+    ------
+    FileNotFoundError
+        A folder without member files.
+    """
+    folder = Path(source)
+    if not folder.is_dir() and isinstance(source, str) and folder.name == source:
+        folder = models_dir() / source
+    if not folder.is_dir():
+        return None
+    files = sorted(folder.glob(MEMBER_GLOB))
+    if not files:
+        raise FileNotFoundError(f"{folder} is a folder without committee members ({MEMBER_GLOB})")
+    return files
+
+
+def model_location(model: str | os.PathLike) -> Path:
+    """The file of a model, or the folder of a committee, given a path or a shipped name."""
+    files = committee_files(model)
+    return files[0].parent if files else model_path(model)
 
 
 def model_path(model: str | os.PathLike) -> Path:

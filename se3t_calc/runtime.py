@@ -5,17 +5,15 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 
 from se3t_calc.checkpoint import load_model
 from se3t_calc.committee import Committee
 from se3t_calc.model import SE3TModel
-from se3t_calc.pretrained import models_dir
+from se3t_calc.pretrained import committee_files
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
-MEMBER_GLOB = "member_*.pt"  # the model files of a committee folder
 
 ModelSource = str | os.PathLike | SE3TModel | Committee
 Models = ModelSource | Sequence[str | os.PathLike | SE3TModel]
@@ -38,19 +36,6 @@ def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
     if dtype not in _DTYPES:
         raise ValueError(f"dtype must be one of {list(_DTYPES)}, got {dtype!r}")
     return _DTYPES[dtype]
-
-
-def committee_files(source: str | os.PathLike) -> list[Path] | None:
-    """Member files of a committee folder (``member_*.pt``) or a shipped committee's name; else None."""
-    folder = Path(source)
-    if not folder.is_dir() and isinstance(source, str) and folder.name == source:
-        folder = models_dir() / source
-    if not folder.is_dir():
-        return None
-    files = sorted(folder.glob(MEMBER_GLOB))
-    if not files:
-        raise FileNotFoundError(f"{folder} is a folder without committee members ({MEMBER_GLOB})")
-    return files
 
 
 def load_for_inference(model: Models, *, device: torch.device, dtype: torch.dtype) -> SE3TModel | Committee:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from ase import Atoms
 from ase.data import covalent_radii
@@ -24,6 +26,11 @@ class MDSafetyCheck:
     Checks, in order:
 
     - energy and forces finite;
+    - no two atoms closer than ``overlap_factor`` times the sum of their covalent
+      radii (nuclei that met: the model never saw such distances);
+    - with a committee, no atom whose force uncertainty (the norm of its ``forces_std``)
+      exceeds ``max_force_std`` eV/Å, or with ``uncertain="warn"`` a warning the first
+      time one does;
     - no atom that had a neighbour within ``cutoff`` at the start is without one now;
     - no covalent bond of the start (pairs closer than ``bond_tolerance`` times the
       sum of covalent radii) longer than ``bond_factor`` times its starting length;
@@ -46,6 +53,15 @@ class MDSafetyCheck:
         (thermostatted runs do not conserve it).
     bond_tolerance : float
         Pairs closer than this many times the sum of their covalent radii are bonds.
+    overlap_factor : float or None
+        Pairs closer than this many times the sum of their covalent radii have
+        collapsed onto each other; None disables.
+    max_force_std : float or None
+        Largest allowed force uncertainty of an atom, eV/Å; needs a committee
+        calculator (``forces_std`` in its results). None disables.
+    uncertain : {"stop", "warn"}
+        What exceeding ``max_force_std`` does: raise :class:`BlowUpError`, or warn
+        once (:class:`UncertaintyWarning`) and go on.
     """
 
     def __init__(
@@ -57,8 +73,22 @@ class MDSafetyCheck:
         max_temperature_K: float | None = None,
         energy_tolerance_meV_per_atom: float | None = None,
         bond_tolerance: float = 1.2,
+        overlap_factor: float | None = 0.6,
+        max_force_std: float | None = None,
+        uncertain: str = "stop",
     ):
+        if uncertain not in ("stop", "warn"):
+            raise ValueError(f"uncertain={uncertain!r}: choose 'stop' or 'warn'")
+        if max_force_std is not None and not hasattr(atoms.calc, "num_members"):
+            raise ValueError("max_force_std needs an SE3TCalculator")
+        if max_force_std is not None and not atoms.calc.num_members:
+            raise ValueError(
+                "max_force_std needs a committee of models for its force uncertainty: give several "
+                "model files, a committee folder or a shipped committee (e.g. rmd17-ethanol-committee)"
+            )
         self.atoms, self.cutoff = atoms, cutoff
+        self.overlap_factor, self.max_force_std, self.uncertain = overlap_factor, max_force_std, uncertain
+        self.warned = False
         self.bond_factor, self.max_temperature_K = bond_factor, max_temperature_K
         self.energy_tolerance = energy_tolerance_meV_per_atom
         self.had_neighbour = self._neighbour_counts() > 0
@@ -68,7 +98,16 @@ class MDSafetyCheck:
 
     def __call__(self) -> None:
         """Check the current state; raise :class:`BlowUpError` naming the first problem."""
-        for check in (self._finite, self._isolated, self._bonds, self._temperature, self._energy):
+        checks = (
+            self._finite,
+            self._overlap,
+            self._uncertainty,
+            self._isolated,
+            self._bonds,
+            self._temperature,
+            self._energy,
+        )
+        for check in checks:
             problem = check()
             if problem:
                 raise BlowUpError(problem)
@@ -78,6 +117,31 @@ class MDSafetyCheck:
         if np.isfinite(energy) and np.isfinite(forces).all():
             return None
         return "non-finite energy or forces from the model (the positions were finite)"
+
+    def _overlap(self) -> str | None:
+        if self.overlap_factor is None:
+            return None
+        found = closest_overlap(self.atoms, self.overlap_factor)
+        return None if found is None else found + ": the structure has collapsed"
+
+    def _uncertainty(self) -> str | None:
+        if self.max_force_std is None:
+            return None
+        sigma = force_uncertainty(self.atoms)
+        worst = int(np.argmax(sigma))
+        if sigma[worst] <= self.max_force_std:
+            return None
+        symbol = self.atoms.get_chemical_symbols()[worst]
+        problem = (
+            f"force uncertainty {sigma[worst]:.3f} eV/Å on atom {worst} ({symbol}) above the limit "
+            f"{self.max_force_std} eV/Å: the committee disagrees, the model is extrapolating"
+        )
+        if self.uncertain == "stop":
+            return problem
+        if not self.warned:
+            warnings.warn(problem + "; going on (uncertain='warn')", UncertaintyWarning, stacklevel=2)
+            self.warned = True
+        return None
 
     def _isolated(self) -> str | None:
         lost = np.nonzero(self.had_neighbour & (self._neighbour_counts() == 0))[0]
@@ -133,6 +197,35 @@ class MDSafetyCheck:
         if self.atoms.pbc.any():
             vectors, _ = find_mic(vectors, self.atoms.cell, self.atoms.pbc)
         return np.linalg.norm(vectors, axis=1)
+
+
+class UncertaintyWarning(UserWarning):
+    """The committee's force uncertainty passed the limit of an :class:`MDSafetyCheck`."""
+
+
+def force_uncertainty(atoms: Atoms) -> np.ndarray:
+    """Per-atom force uncertainty (N,), eV/Å: the norm of the committee's ``forces_std`` row.
+
+    ``atoms.calc`` must be a committee calculator whose results are current.
+    """
+    atoms.get_forces()
+    return np.linalg.norm(atoms.calc.results["forces_std"], axis=1)
+
+
+def closest_overlap(atoms: Atoms, factor: float) -> str | None:
+    """The closest pair nearer than ``factor`` times its covalent bond length, described; else None."""
+    radii = covalent_radii[atoms.numbers]
+    i, j, shifts = neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc, 2 * factor * radii.max())
+    length = np.linalg.norm(atoms.positions[j] - atoms.positions[i] + shifts @ atoms.cell.array, axis=1)
+    ratio = length / (radii[i] + radii[j])
+    if not len(ratio) or ratio.min() >= factor:
+        return None
+    k = int(np.argmin(ratio))
+    symbols = atoms.get_chemical_symbols()
+    return (
+        f"atoms {i[k]} ({symbols[i[k]]}) and {j[k]} ({symbols[j[k]]}) are {length[k]:.3f} Å apart, "
+        f"{ratio[k]:.2f} times their covalent bond length (limit {factor})"
+    )
 
 
 def covalent_bonds(atoms: Atoms, tolerance: float = 1.2) -> np.ndarray:

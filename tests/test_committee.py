@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
+import torch
 from ase.build import bulk
 from helpers import calc, ethanol, small_model
 
@@ -74,3 +77,27 @@ def test_members_that_do_not_fit_together_are_refused(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="without committee members"):
         SE3TCalculator(tmp_path / "empty", device="cpu")
+
+
+def test_train_committee_gathers_members_with_one_split_and_resumes(tmp_path, capsys):
+    from helpers import DATA
+    from test_train import SMALL, _config
+
+    from se3t_calc.checkpoint import read_checkpoint
+    from se3t_calc.train.committee import train_committee
+
+    config = _config(tmp_path, "committee", epochs=2, test_file=str(DATA / "ethanol_rmd17.xyz"))
+    folder = train_committee(config, SMALL, members=2)
+    trained = [read_checkpoint(folder / f"member_{k}.pt") for k in range(2)]
+    runs = [read_checkpoint(folder / f"member_{k}" / "last.pt") for k in range(2)]
+    assert runs[0]["split"] == runs[1]["split"]  # one validation set
+    seeds = [r["metadata"]["training"]["train_config"]["seed"] for r in trained]
+    assert seeds == [0, 1]
+    weights = [t["state_dict"]["readout.mlp.layer0.weight"] for t in trained]
+    assert not torch.equal(*weights)
+    assert json.loads((folder / "test_metrics.json").read_text())["forces_mae_meV_per_A"] > 0
+    results = _results(ethanol(), SE3TCalculator(folder, device="cpu"))
+    assert results["energy_std"] > 0
+    capsys.readouterr()
+    train_committee(config, SMALL, members=2, resume=True)  # both trained: nothing to do
+    assert capsys.readouterr().out.count("is trained; skipped") == 2

@@ -42,6 +42,7 @@ class TrainConfig:
     atomic_energies: str = _opt("fit", "'fit' (least squares on training energies) or an isolated-atoms file")
     output_dir: str = _opt("runs/train", "folder for checkpoints, log and plots")
     seed: int = _opt(0, "seed of the split, the weights and the shuffling")
+    split_seed: int | None = _opt(None, "seed of the train/validation split alone (default: seed)")
     init_from: str | None = _opt(
         None,
         "start from the weights of this trained model (file or shipped name) instead of random "

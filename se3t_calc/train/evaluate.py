@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from se3t_calc import keys
+from se3t_calc.committee import Committee
 from se3t_calc.derivatives import energy_and_derivatives
 from se3t_calc.model import SE3TModel
 from se3t_calc.train.dataset import GraphDataset, batches
@@ -15,7 +16,7 @@ from se3t_calc.train.metrics import ErrorAccumulator
 
 
 def evaluate(
-    model: SE3TModel,
+    model: SE3TModel | Committee,
     dataset: GraphDataset,
     indices: Sequence[int] | np.ndarray | None = None,
     *,
@@ -30,8 +31,8 @@ def evaluate(
 
     Parameters
     ----------
-    model : SE3TModel
-        On ``device`` in ``dtype``.
+    model : SE3TModel or Committee
+        On ``device`` in ``dtype``; a committee is scored by its mean.
     dataset : GraphDataset
     indices : sequence of int, optional
     atomic_energies : np.ndarray, shape (K,), optional

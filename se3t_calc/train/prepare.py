@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,7 +85,7 @@ def prepare(
     """
     if not config.train_file:
         raise ValueError("no training data: set train_file (--train-file)")
-    read = _reader(config)
+    read = structure_reader(config)
     pool = read(config.train_file)
     held = read(config.valid_file) if config.valid_file else None
     test = read(config.test_file) if config.test_file else None
@@ -132,7 +132,9 @@ def _fit_note(counts: np.ndarray) -> str:
     )
 
 
-def _reader(config: TrainConfig):
+def structure_reader(config: TrainConfig) -> Callable[[str], list[LabeledStructure]]:
+    """``read(path)`` with the data keys of ``config``."""
+
     def read(path: str) -> list[LabeledStructure]:
         return read_structures(
             path, energy_key=config.energy_key, forces_key=config.forces_key, stress_key=config.stress_key
@@ -153,7 +155,7 @@ def _split(
         return np.asarray(split["train"]), np.asarray(split["valid"])
     sizes = [config.train_size] if has_valid_file else [config.train_size, config.valid_size]
     try:
-        parts = random_split(num, sizes, config.seed)
+        parts = random_split(num, sizes, config.seed if config.split_seed is None else config.split_seed)
     except ValueError as err:
         raise ValueError(
             f"{config.train_file} has {num} structures: {err}; lower --train-size (or leave it "
