@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+import threading
 from typing import Any
 
 import numpy as np
@@ -76,6 +78,10 @@ class SE3TCalculator(Calculator):
 
     Notes
     -----
+    One calculator may serve several threads: a lock lets one call at a time compute
+    and read its results (the calls run one after another; for parallel work give each
+    thread its own calculator).
+
     Results are float64 numpy arrays: energy in eV, forces in eV/Å, stress in
     eV/Å^3 (Voigt order xx, yy, zz, yz, xz, xy; 3-D periodic cells only), and
     per-atom ``energies`` in eV. The stress is computed once it has been asked
@@ -101,7 +107,12 @@ class SE3TCalculator(Calculator):
         pad_edges: bool | None = None,
         **kwargs: Any,
     ):
+        if skin is not None:
+            skin = _checked_skin(skin)  # before the model is loaded
         super().__init__(**kwargs)
+        # held from the check of the state to the read of the results; re-entrant, as
+        # get_property calls calculate
+        self._lock = threading.RLock()
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype)
         mode = resolve_compile(compile)
@@ -109,7 +120,7 @@ class SE3TCalculator(Calculator):
         self.model = model
         self.num_members = len(model.members) if isinstance(model, Committee) else 0
         self.species = model.config.species
-        self.skin = default_skin(self.device) if skin is None else float(skin)
+        self.skin = default_skin(self.device) if skin is None else skin
         self.pad_edges = self.device.type == "cuda" if pad_edges is None else pad_edges
         self.neighbors = SkinNeighborList(model.config.r_cut, self.skin)
         self.buckets = EdgeBuckets()
@@ -124,6 +135,21 @@ class SE3TCalculator(Calculator):
         """Load a model file; keyword arguments as for the constructor."""
         return cls(path, **kwargs)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """For copy and pickle: all but the lock (which cannot be copied; a copy gets its own)."""
+        state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
+
+    def get_property(self, name: str, atoms: Atoms | None = None, allow_calculation: bool = True) -> Any:
+        """As :meth:`ase.calculators.calculator.Calculator.get_property`, one thread at a time."""
+        with self._lock:
+            return super().get_property(name, atoms, allow_calculation)
+
     def calculate(
         self,
         atoms: Atoms | None = None,
@@ -131,7 +157,10 @@ class SE3TCalculator(Calculator):
         system_changes: list[str] = all_changes,
     ) -> None:
         """Compute energy, forces, per-atom energies and, once asked for, the stress."""
-        properties = properties or ["energy"]
+        with self._lock:
+            self._calculate(atoms, properties or ["energy"], system_changes)
+
+    def _calculate(self, atoms: Atoms | None, properties: list[str], system_changes: list[str]) -> None:
         super().calculate(atoms, properties, system_changes)
         periodic = bool(self.atoms.pbc.all())
         if "stress" in properties and not periodic:
@@ -179,6 +208,20 @@ class SE3TCalculator(Calculator):
             self.tensor_path.load_atoms(species_padded, batch)
         self.tensor_path.load_cell(cells)
         self._loaded = {"species": species.copy(), "cell": cell.copy()}
+
+
+def _checked_skin(skin: float) -> float:
+    """``skin`` as a float, refused unless finite and >= 0."""
+    try:
+        value = float(skin)
+    except (TypeError, ValueError):
+        raise ValueError(f"skin must be a number of Å (>= 0) or None, got {skin!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(
+            f"skin must be a finite number of Å >= 0 (e.g. 0.5, or 0 for no skin), or None for the "
+            f"device's default; got {skin!r}"
+        )
+    return value
 
 
 def _same(a: np.ndarray | None, b: np.ndarray) -> bool:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
+import io
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -394,6 +397,62 @@ def _add_eval_parser(sub: Any) -> None:
     ev.set_defaults(func=_eval)
 
 
+# errors that only writing raises, and what to do about each error
+_WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
+_HINTS = {
+    errno.ENOSPC: "free some disk space or write elsewhere",
+    errno.EDQUOT: "free some space (disk quota) or write elsewhere",
+    errno.EROFS: "the file system is read-only: write elsewhere",
+    errno.EFBIG: "the file outgrew the size the file system or a limit (ulimit -f) allows",
+    errno.EACCES: "check its permissions, or write to a folder of yours",
+    errno.EPERM: "check its permissions, or write to a folder of yours",
+    errno.ENOTDIR: "a part of the path is a file, not a folder",
+    errno.EISDIR: "it is a folder: name a file",
+}
+
+
+def _os_error_message(command: str, err: OSError) -> str:
+    """One line for an ``OSError``: the file, the system's reason and, where known, the fix.
+
+    Parameters
+    ----------
+    command : str
+        The subcommand, e.g. ``"train"``.
+    err : OSError
+    """
+    name = _failed_file(err)
+    verb = "cannot write" if err.errno in _WRITE_ERRORS else "cannot read or write"
+    reason = f"[Errno {err.errno}] {err.strerror}" if err.errno is not None else str(err)
+    hint = _HINTS.get(err.errno) if err.errno is not None else None
+    if err.errno == errno.EEXIST and name and os.path.isfile(name):  # mkdir where a file is
+        hint = "it is a file, where a folder is needed"
+    if command == "train" and err.errno in (errno.ENOSPC, errno.EDQUOT):
+        hint = f"{hint}, then continue with the same command and --resume"
+    line = f"se3t {command}: {verb} {name or 'a file'}: {reason}"
+    return line + (f"; {hint}" if hint else "")
+
+
+def _failed_file(err: OSError) -> str | None:
+    """The file ``err`` is about: its own file name, else (a write to an open file, as by
+    ``torch.save`` or ``print``) the nearest open file or ``path`` where it was raised."""
+    name = err.filename2 or err.filename
+    if name is not None:
+        return os.fsdecode(name) if isinstance(name, str | bytes | os.PathLike) else str(name)
+    frames = []
+    tb = err.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame)
+        tb = tb.tb_next
+    for frame in reversed(frames):  # innermost first
+        for value in frame.f_locals.values():
+            if isinstance(value, io.IOBase) and isinstance(getattr(value, "name", None), str):
+                return value.name  # type: ignore[attr-defined]
+        path = frame.f_locals.get("path")
+        if isinstance(path, str | os.PathLike):
+            return os.fspath(path)
+    return None
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``se3t`` console script."""
     args = build_parser().parse_args(argv)
@@ -404,6 +463,8 @@ def main(argv: list[str] | None = None) -> None:
         args.func(args)
     except (ValueError, FileNotFoundError, BlowUpError) as err:
         sys.exit(f"se3t {args.command}: error: {err}")
+    except OSError as err:  # a full or read-only disk, a folder below a file, no permission
+        sys.exit(_os_error_message(args.command, err))
     except KeyboardInterrupt:
         hint = "; continue with the same command and --resume" if args.command == "train" else ""
         sys.exit(f"se3t {args.command}: interrupted{hint}")

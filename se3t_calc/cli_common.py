@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,7 @@ class ShowDefaults(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def positive(kind: type, *, zero: bool = False) -> Any:
-    """argparse type: a number > 0 (>= 0 with ``zero``), refused with a message otherwise."""
+    """argparse type: a finite number > 0 (>= 0 with ``zero``), refused with a message otherwise."""
 
     def convert(text: str) -> Any:
         try:
@@ -77,6 +78,8 @@ def positive(kind: type, *, zero: bool = False) -> Any:
             raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
         if not (value >= 0 if zero else value > 0) or value != value:
             raise argparse.ArgumentTypeError(f"must be {'>= 0' if zero else '> 0'}, got {text}")
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
         return value
 
     convert.__name__ = kind.__name__

@@ -29,6 +29,11 @@ from se3t_calc.safety import BlowUpError, MDSafetyCheck, force_uncertainty
 
 def run_md_command(args: argparse.Namespace) -> None:
     """Run ``se3t md``: read, set up the integrator and its observers, run, report."""
+    if args.ensemble == "nose-hoover" and args.temperature_K == 0:
+        raise ValueError(
+            "--ensemble nose-hoover needs --temperature-K > 0 (its thermostat divides by kT); "
+            "for dynamics without a thermostat use --ensemble nve"
+        )
     if args.out:
         check_format(args.out, "--out", trajectory=True)
     check_files(args, {"--out": args.out, "--log": args.log})
@@ -172,7 +177,12 @@ def add_md_parser(sub: Any) -> None:
         help="torch.compile the model (optionally with a mode): faster steps after a slow first one",
     )
     md.add_argument("--threads", type=positive(int), help="CPU threads of torch (default: torch's choice)")
-    md.add_argument("--seed", type=int, default=0, help="seed of the velocities and the Langevin noise")
+    md.add_argument(
+        "--seed",
+        type=positive(int, zero=True),
+        default=0,
+        help="seed of the velocities and the Langevin noise",
+    )
     checks = md.add_argument_group("blow-up checks (0 disables one)")
     checks.add_argument(
         "--bond-factor", type=positive(float, zero=True), default=1.5, help="largest bond length / start"

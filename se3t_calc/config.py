@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,11 +146,28 @@ def _fail(field: str, value: object, why: str) -> None:
     raise ValueError(f"ModelConfig.{field}={value!r}: {why}")
 
 
+_EXPECTED = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string"}
+
+
+def _wrong_type(value: object, kind: str) -> bool:
+    """Whether ``value`` is not of the annotated ``kind`` (int, float, bool or str; others pass)."""
+    if kind == "bool":
+        return not isinstance(value, bool) and type(value).__name__ != "bool_"  # numpy's bool too
+    if kind in ("int", "float"):
+        base = numbers.Integral if kind == "int" else numbers.Real
+        return isinstance(value, bool) or not isinstance(value, base)
+    return kind == "str" and not isinstance(value, str)
+
+
 def _validate(cfg: ModelConfig) -> None:
+    for f in dataclasses.fields(cfg):
+        kind, value = str(f.type), getattr(cfg, f.name)
+        if _wrong_type(value, kind):
+            _fail(f.name, value, f"expected {_EXPECTED[kind]}, got a {type(value).__name__}")
     if not cfg.species:
         _fail("species", cfg.species, "give at least one chemical symbol")
     for symbol in cfg.species:
-        if symbol not in atomic_numbers or symbol == "X":
+        if not isinstance(symbol, str) or symbol not in atomic_numbers or symbol == "X":
             _fail("species", cfg.species, f"{symbol!r} is not a chemical symbol")
     if len(set(cfg.species)) != len(cfg.species):
         _fail("species", cfg.species, "symbols must be unique")

@@ -55,17 +55,25 @@ def make_dynamics(
     Raises
     ------
     ValueError
-        Unknown ensemble, a time step or damping time not > 0, a negative
-        temperature or friction.
+        Fewer than two atoms, an unknown ensemble, a time step or damping time not
+        > 0, a negative temperature or friction, a non-finite setting, a negative
+        seed, or Nosé-Hoover at 0 K.
     """
-    if ensemble not in ENSEMBLES:
-        raise ValueError(f"unknown ensemble {ensemble!r}; choose one of {ENSEMBLES}")
-    for name, value, low in (("timestep_fs", timestep_fs, 0), ("tdamp_fs", tdamp_fs, 0)):
-        if not value > low:
-            raise ValueError(f"{name} must be > 0, got {value}")
-    for name, value in (("temperature_K", temperature_K), ("friction_per_fs", friction_per_fs)):
-        if not value >= 0:
-            raise ValueError(f"{name} must be >= 0, got {value}")
+    if len(atoms) < 2:
+        raise ValueError(
+            f"MD needs at least 2 atoms, got {len(atoms)}: one atom has no motion but that of the "
+            "centre of mass, which the initial velocities remove, so it has no temperature; for a "
+            "crystal of one atom per cell, repeat the cell (atoms.repeat((2, 2, 2)))"
+        )
+    _check_settings(
+        ensemble,
+        timestep_fs=timestep_fs,
+        temperature_K=temperature_K,
+        friction_per_fs=friction_per_fs,
+        tdamp_fs=tdamp_fs,
+        seed=seed,
+        initial_temperature_K=initial_temperature_K,
+    )
     rng = np.random.default_rng(seed)
     start_K = temperature_K if initial_temperature_K is None else initial_temperature_K
     if start_K > 0:
@@ -90,3 +98,24 @@ def make_dynamics(
     from ase.md.verlet import VelocityVerlet
 
     return VelocityVerlet(atoms, timestep)
+
+
+def _check_settings(ensemble: str, *, seed: int, **settings: float | None) -> None:
+    """Refuse settings :func:`make_dynamics` cannot run, naming the parameter."""
+    if ensemble not in ENSEMBLES:
+        raise ValueError(f"unknown ensemble {ensemble!r}; choose one of {ENSEMBLES}")
+    for name, value in settings.items():
+        if value is None:  # initial_temperature_K: that of the thermostat
+            continue
+        strict = name in ("timestep_fs", "tdamp_fs")
+        if not (value > 0 if strict else value >= 0):
+            raise ValueError(f"{name} must be {'>' if strict else '>='} 0, got {value}")
+        if not np.isfinite(value):
+            raise ValueError(f"{name} must be finite, got {value}")
+    if ensemble == "nose-hoover" and settings["temperature_K"] == 0:
+        raise ValueError(
+            "the Nosé-Hoover thermostat needs temperature_K > 0 (it divides by kT); "
+            "for dynamics without a thermostat use the 'nve' ensemble"
+        )
+    if isinstance(seed, int | np.integer) and seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")

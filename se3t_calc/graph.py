@@ -10,7 +10,7 @@ from ase import Atoms
 from ase.data import atomic_numbers, chemical_symbols
 
 from se3t_calc import keys
-from se3t_calc.neighbors import neighbor_list
+from se3t_calc.neighbors import check_cell, neighbor_list
 
 
 def species_indices(numbers: np.ndarray, species: Sequence[str]) -> np.ndarray:
@@ -37,7 +37,8 @@ def check_atoms(atoms: Atoms) -> None:
     Raises
     ------
     ValueError
-        Empty structure, non-finite positions or cell, or a degenerate periodic cell.
+        Empty structure, non-finite positions or cell, or periodic cell vectors that are
+        zero or (nearly) linearly dependent (in 1-D, 2-D and 3-D periodic cells).
     """
     if len(atoms) == 0:
         raise ValueError("empty structure: the Atoms object has no atoms")
@@ -47,12 +48,7 @@ def check_atoms(atoms: Atoms) -> None:
     cell = atoms.cell.array
     if not np.isfinite(cell).all():
         raise ValueError("non-finite (NaN or inf) cell")
-    pbc = atoms.pbc
-    for axis in np.nonzero(pbc)[0]:
-        if np.linalg.norm(cell[axis]) < 1e-8:
-            raise ValueError(f"periodic along axis {axis} but cell vector {axis} is zero")
-    if pbc.all() and abs(np.linalg.det(cell)) < 1e-8:
-        raise ValueError("periodic cell has zero volume")
+    check_cell(cell, atoms.pbc)
 
 
 def atoms_to_graph(
@@ -61,7 +57,7 @@ def atoms_to_graph(
     cutoff: float,
     *,
     device: torch.device | str = "cpu",
-    dtype: torch.dtype = torch.float64,
+    dtype: torch.dtype | None = None,
 ) -> dict[str, torch.Tensor]:
     """Build one graph (a batch) from one or several structures.
 
@@ -72,8 +68,14 @@ def atoms_to_graph(
         The model's species.
     cutoff : float
         Neighbour cutoff in Å.
-    device, dtype
-        Where and in which float type the tensors live.
+    device : torch.device or str
+        Where the tensors live.
+    dtype : torch.dtype, optional
+        Float type of positions, cell and shifts; it must be the model's. Default:
+        ``torch.get_default_dtype()`` (float32 unless changed), the dtype in which
+        models are built and in which the shipped models are stored, so that a model
+        from ``load_model(name)`` or ``SE3TModel(config)`` takes the graph as it is.
+        Pass ``torch.float64`` for a float64 model (``load_model(name, dtype=torch.float64)``).
 
     Returns
     -------
@@ -89,6 +91,7 @@ def atoms_to_graph(
         idx = species_indices(a.numbers, species)
         pairs = neighbor_list(a.positions, a.cell.array, a.pbc, cutoff)
         parts.append(structure_arrays(a, idx, pairs))
+    dtype = torch.get_default_dtype() if dtype is None else dtype
     return to_tensors(concatenate(parts), device=device, dtype=dtype)
 
 

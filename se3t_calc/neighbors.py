@@ -7,6 +7,14 @@ import vesin
 
 # vesin (0.3-0.6) dies with SIGFPE once atoms span ~1e5 cutoffs along a non-periodic direction
 MAX_SPAN_CUTOFFS = 1e4
+# periodic cell vectors spanning less than this fraction of the area (2-D) or volume (3-D) of
+# orthogonal vectors of their lengths are (nearly) linearly dependent: vesin dies with SIGFPE
+# on collinear ones and searches for minutes over the images of nearly collinear ones
+MIN_CELL_SHAPE = 1e-6
+# most periodic images the cutoff sphere may reach (a 1-atom cell 0.7 Å thick with a 20 Å cutoff
+# reaches ~2e5); for two atoms vesin took 0.1 s for 1e6 images, 8 s for 1e8, and for ~1e20 it
+# returned, at once, too few pairs
+MAX_IMAGES = 1e6
 
 
 def neighbor_list(
@@ -35,6 +43,8 @@ def neighbor_list(
     pbc = np.asarray(pbc, dtype=bool)
     if not pbc.all():
         _check_span(positions, pbc, cutoff)
+    check_cell(cell, pbc)
+    _check_images(cell, pbc, cutoff)
     box = np.where(pbc[:, None], cell, 0.0) if pbc.any() else np.zeros((3, 3))
     calculator = vesin.NeighborList(cutoff=float(cutoff), full_list=True)
     i, j, shifts = calculator.compute(
@@ -56,6 +66,83 @@ def _check_span(positions: np.ndarray, pbc: np.ndarray, cutoff: float) -> None:
         )
 
 
+def check_cell(cell: np.ndarray, pbc: np.ndarray) -> None:
+    """Refuse periodic cell vectors that are zero or (nearly) linearly dependent.
+
+    Parameters
+    ----------
+    cell : np.ndarray, shape (3, 3)
+        Lattice vectors as rows, Å.
+    pbc : np.ndarray, shape (3,)
+        Periodic directions; the vectors of the others are not checked.
+
+    Raises
+    ------
+    ValueError
+        Naming the vectors and the area or volume they span.
+    """
+    axes = np.nonzero(np.asarray(pbc, dtype=bool))[0]
+    vectors = np.asarray(cell, dtype=np.float64)[axes]
+    lengths = np.linalg.norm(vectors, axis=1)
+    for axis, length in zip(axes, lengths, strict=True):
+        if length < 1e-8:
+            raise ValueError(f"periodic along axis {axis} but cell vector {axis} is zero")
+    if len(axes) < 2:
+        return
+    span = _span(vectors)
+    if span < MIN_CELL_SHAPE * lengths.prod():
+        measure = "an area" if len(axes) == 2 else "a volume"
+        raise ValueError(
+            f"periodic cell vectors {axes.tolist()} are (nearly) linearly dependent: of lengths "
+            f"{np.round(lengths, 6).tolist()} Å, they span {measure} of {span:.3g} Å^{len(axes)}; "
+            "give independent cell vectors, or set pbc to False along the directions that are "
+            "not periodic"
+        )
+
+
+def _span(vectors: np.ndarray) -> float:
+    """Length, area or volume of the parallelotope of ``vectors`` (k, 3), Å^k."""
+    return float(np.prod(np.linalg.svd(vectors, compute_uv=False)))
+
+
+def _cell_heights(cell: np.ndarray, pbc: np.ndarray) -> np.ndarray:
+    """Thickness of the periodic cell across each of its vectors, within the periodic directions.
+
+    Parameters
+    ----------
+    cell : np.ndarray, shape (3, 3)
+        Lattice vectors as rows, Å; the periodic ones checked by :func:`check_cell`.
+    pbc : np.ndarray, shape (3,)
+
+    Returns
+    -------
+    np.ndarray, shape (k,)
+        For each of the k periodic vectors, the distance between neighbouring lattice
+        lines (1-D: the vector's length), rows (2-D) or planes (3-D) across it, Å.
+    """
+    vectors = np.asarray(cell, dtype=np.float64)[np.asarray(pbc, dtype=bool)]
+    span = _span(vectors)
+    return np.array([span / _span(np.delete(vectors, k, axis=0)) for k in range(len(vectors))])
+
+
+def _check_images(cell: np.ndarray, pbc: np.ndarray, cutoff: float) -> None:
+    """Refuse a cell so thin that the cutoff sphere reaches more than ``MAX_IMAGES`` images of it."""
+    if not np.any(pbc):
+        return
+    heights = _cell_heights(cell, pbc)
+    layers = np.ceil(cutoff / heights)
+    images = float(np.prod(2 * layers + 1))
+    if images > MAX_IMAGES:
+        k = int(np.argmin(heights))
+        axis = int(np.nonzero(pbc)[0][k])
+        raise ValueError(
+            f"periodic cell too thin for the cutoff: {heights[k]:.3g} Å across cell vector {axis}, so "
+            f"the cutoff ({cutoff:g} Å) reaches {layers[k]:.0f} cells across it and {images:.1e} "
+            f"periodic images in all (at most {MAX_IMAGES:.0e}): the cell is (nearly) flat or far "
+            "smaller than any real one; check the cell vectors (nearly linearly dependent?)"
+        )
+
+
 class SkinNeighborList:
     """Verlet list: built with ``cutoff + skin`` and reused while no atom has moved
     more than ``skin / 2`` and numbers, cell and periodicity are unchanged.
@@ -72,8 +159,8 @@ class SkinNeighborList:
     """
 
     def __init__(self, cutoff: float, skin: float = 0.0):
-        if skin < 0:
-            raise ValueError(f"skin must be >= 0 Å, got {skin}")
+        if not (np.isfinite(skin) and skin >= 0):
+            raise ValueError(f"skin must be a finite number of Å >= 0, got {skin}")
         self.cutoff = cutoff
         self.skin = skin
         self._reference: tuple[np.ndarray, ...] | None = None

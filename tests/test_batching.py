@@ -15,7 +15,7 @@ def _structures():
 def test_batch_equals_separate_evaluations():
     model = small_model()
     structures = _structures()
-    graph = atoms_to_graph(structures, model.config.species, model.config.r_cut)
+    graph = atoms_to_graph(structures, model.config.species, model.config.r_cut, dtype=torch.float64)
     out = energy_and_derivatives(model, graph, compute_stress=True)
     forces = out[keys.FORCES].detach().numpy()
     start = 0
@@ -33,7 +33,7 @@ def test_batch_equals_separate_evaluations():
 def test_no_gradient_leaks_between_structures():
     model = small_model()
     structures = _structures()
-    graph = atoms_to_graph(structures, model.config.species, model.config.r_cut)
+    graph = atoms_to_graph(structures, model.config.species, model.config.r_cut, dtype=torch.float64)
     positions = graph[keys.POSITIONS].clone().requires_grad_(True)
     energies = model({**graph, keys.POSITIONS: positions})[keys.TOTAL_ENERGY]
     (grad,) = torch.autograd.grad(energies[1], positions)

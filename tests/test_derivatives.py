@@ -58,6 +58,8 @@ def test_surface_slab_with_thin_periodic_directions():
 
 
 def test_stress_is_nan_for_the_non_periodic_structures_of_a_batch():
+    import torch
+
     from se3t_calc import atoms_to_graph, energy_and_derivatives
 
     model = small_model(species=["H", "C", "O", "Si"])
@@ -65,7 +67,9 @@ def test_stress_is_nan_for_the_non_periodic_structures_of_a_batch():
     crystal.rattle(0.05, seed=1)
     slab = crystal.copy()
     slab.pbc = (True, True, False)
-    graph = atoms_to_graph([ethanol(), crystal, slab], model.config.species, model.config.r_cut)
+    graph = atoms_to_graph(
+        [ethanol(), crystal, slab], model.config.species, model.config.r_cut, dtype=torch.float64
+    )
     out = energy_and_derivatives(model, graph, compute_stress=True)
     stress = out["stress"].detach().numpy()
     assert np.isnan(stress[[0, 2]]).all()

@@ -18,10 +18,11 @@ import torch
 from helpers import DATA, check_e3_equivariance, finite_difference_forces, finite_difference_stress
 
 from se3t_calc import SE3TCalculator
-from se3t_calc.pretrained import available_models, model_card, model_path
+from se3t_calc.pretrained import available_models, committee_files, model_card, model_path
 from se3t_calc.train.data import read_structures
 
 SHIPPED = available_models()
+COMMITTEES = [name for name in SHIPPED if committee_files(name)]
 RMD17 = Path(__file__).resolve().parents[2] / "shared" / "data" / "rmd17"
 
 
@@ -29,7 +30,23 @@ def test_models_are_shipped():
     assert {"rmd17-ethanol", "rmd17-aspirin"} <= set(SHIPPED)
 
 
-@pytest.mark.parametrize("name", SHIPPED)
+@pytest.mark.parametrize("name", COMMITTEES)
+def test_shipped_committee_folder_and_card(name):
+    files = committee_files(name)
+    card = model_card(name)
+    assert card["members"] == len(files) >= 2
+    members = [torch.load(path, weights_only=True) for path in files]
+    assert sum(path.stat().st_size for path in files) < 20 * 2**20
+    assert all(m["config"] == card["config"] for m in members)
+    for member, member_card in zip(members, card["member_cards"], strict=True):
+        assert member_card["test_metrics"] == member["metadata"]["training"]["test_metrics"]
+    assert card["test_metrics"]["structures"] == _test_set(name)[2]
+    model = SE3TCalculator(name, device="cpu").model
+    assert card["parameters"] == sum(p.numel() for p in model.parameters())
+    assert card["training"]["recipe"] and card["training"]["commit"]
+
+
+@pytest.mark.parametrize("name", [name for name in SHIPPED if name not in COMMITTEES])
 def test_shipped_model_file_and_card(name):
     path = model_path(name)
     assert path.stat().st_size < 20 * 2**20

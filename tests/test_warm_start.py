@@ -82,9 +82,9 @@ def test_a_settings_file_names_the_model_relative_to_itself(tmp_path):
 
 
 def test_the_card_of_a_warm_started_model_carries_the_training_before(tmp_path):
-    """models/publish.py: the earlier model's file, recipe and curve, and a curve that goes on."""
+    """benchmarks/publish_model.py: the earlier model's file, recipe and curve, and a curve that goes on."""
     spec = importlib.util.spec_from_file_location(
-        "publish", Path(__file__).parents[1] / "models" / "publish.py"
+        "publish", Path(__file__).parents[1] / "benchmarks" / "publish_model.py"
     )
     publish = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(publish)

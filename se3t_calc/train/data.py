@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import warnings
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +30,8 @@ class LabeledStructure:
     forces : np.ndarray or None, shape (N, 3)
         eV/Å; None only for data read with ``require_forces=False``.
     stress : np.ndarray or None, shape (3, 3)
-        eV/Å^3 (ASE's sign: positive under tension), or None.
+        eV/Å^3 (ASE's sign: positive under tension), or None; always None for a structure
+        that is not periodic in all three directions.
     source : str
         ``"file, frame k"``, used in error messages.
     """
@@ -54,7 +58,10 @@ def read_structures(
     with ASE's sign); anything else with ``ase.io.read``. Labels are looked up in
     ``atoms.info`` / ``atoms.arrays`` under the given keys, then in the results of an
     attached calculator (extxyz puts ``energy``, ``forces`` and ``stress`` there).
-    Stress is optional unless ``stress_key`` is not the default ``"stress"``. With
+    Stress is optional unless ``stress_key`` is not the default ``"stress"``; with that
+    default, a ``virial`` (eV, as extxyz files of MACE and NequIP hold it) is converted,
+    ``stress = -virial / volume``. Stress labels of structures that are not periodic in
+    all three directions are left out (a :class:`LabelWarning` says how many). With
     ``require_forces=False`` a file without any forces (an energy scan) is accepted, its
     structures having ``forces=None``.
 
@@ -83,10 +90,52 @@ def read_structures(
     if not frames:
         raise ValueError(f"{path}: no structures in the file")
     optional = not require_forces and all(_lookup(a, forces_key, a.arrays) is None for a in frames)
-    return [
-        _labeled(atoms, f"{path}, frame {k}", energy_key, None if optional else forces_key, stress_key)
+    notes: Counter[str] = Counter()
+    out = [
+        _labeled(atoms, f"{path}, frame {k}", energy_key, None if optional else forces_key, stress_key, notes)
         for k, atoms in enumerate(frames)
     ]
+    _warn_about_stress(path, notes, len(frames))
+    return out
+
+
+class LabelWarning(UserWarning):
+    """Labels of a data file that were converted or left out (virial, stress of a molecule)."""
+
+
+def _warn_about_stress(path: Path, notes: Counter[str], frames: int) -> None:
+    if notes["virial"]:
+        warnings.warn(
+            f"{path}: stress of {notes['virial']} of {frames} structures computed from their "
+            "'virial' as -virial / volume (eV/Å^3)",
+            LabelWarning,
+            stacklevel=3,
+        )
+    if notes["not periodic"]:
+        warnings.warn(
+            f"{path}: stress labels of {notes['not periodic']} of {frames} structures ignored: "
+            "they are not periodic in all three directions, where stress is undefined",
+            LabelWarning,
+            stacklevel=3,
+        )
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """sha256 (hex) of a file's bytes, read in blocks.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"data file not found: {path}")
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def read_structure(path: str | os.PathLike, index: int = 0) -> Atoms:
@@ -148,7 +197,7 @@ def read_rmd17(path: str | os.PathLike) -> list[LabeledStructure]:
 
 
 def _labeled(
-    atoms: Atoms, source: str, energy_key: str, forces_key: str | None, stress_key: str
+    atoms: Atoms, source: str, energy_key: str, forces_key: str | None, stress_key: str, notes: Counter[str]
 ) -> LabeledStructure:
     energy = _lookup(atoms, energy_key, atoms.info)
     if energy is None:
@@ -156,15 +205,31 @@ def _labeled(
     forces = None if forces_key is None else _lookup(atoms, forces_key, atoms.arrays)
     if forces is None and forces_key is not None:
         raise ValueError(f"{source}: no forces under key {forces_key!r}; {_available(atoms)}")
-    stress = _lookup(atoms, stress_key, atoms.info)
-    if stress is None and stress_key != "stress":
-        raise ValueError(f"{source}: no stress under key {stress_key!r}; {_available(atoms)}")
+    stress = _stress_label(atoms, source, stress_key, notes)
     try:
         energy = float(np.asarray(energy).item())
     except (TypeError, ValueError):
         raise ValueError(f"{source}: energy {energy_key!r} is not one number") from None
     atoms = Atoms(atoms.numbers, atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
     return _checked(atoms, energy, forces, stress, source)
+
+
+def _stress_label(atoms: Atoms, source: str, key: str, notes: Counter[str]) -> np.ndarray | None:
+    """Stress (3, 3) eV/Å^3 under ``key``, or from a ``virial`` with the default key; None for
+    a structure that is not periodic (counted in ``notes``, as is a converted virial)."""
+    stress = _lookup(atoms, key, atoms.info)
+    virial = _lookup(atoms, "virial", atoms.info) if stress is None and key == "stress" else None
+    if stress is None and key != "stress":
+        raise ValueError(f"{source}: no stress under key {key!r}; {_available(atoms)}")
+    if stress is None and virial is None:
+        return None
+    if not (atoms.pbc.all() and abs(atoms.cell.volume) > 0):
+        notes["not periodic"] += 1
+        return None
+    if stress is not None:
+        return _full_stress(np.asarray(stress, dtype=np.float64), source)
+    notes["virial"] += 1
+    return -_full_stress(np.asarray(virial, dtype=np.float64), source, "virial") / abs(atoms.cell.volume)
 
 
 def _lookup(atoms: Atoms, key: str, table: dict) -> object | None:
@@ -203,7 +268,7 @@ def _checked(
     return LabeledStructure(atoms, energy, forces, stress, source)
 
 
-def _full_stress(stress: np.ndarray, source: str) -> np.ndarray:
+def _full_stress(stress: np.ndarray, source: str, name: str = "stress") -> np.ndarray:
     """Voigt (6,) xx yy zz yz xz xy or (3, 3) / (9,) -> (3, 3)."""
     if stress.shape == (6,):
         xx, yy, zz, yz, xz, xy = stress
@@ -211,7 +276,7 @@ def _full_stress(stress: np.ndarray, source: str) -> np.ndarray:
     elif stress.size == 9:
         stress = stress.reshape(3, 3)
     else:
-        raise ValueError(f"{source}: stress has shape {stress.shape}, expected (6,), (9,) or (3, 3)")
+        raise ValueError(f"{source}: {name} has shape {stress.shape}, expected (6,), (9,) or (3, 3)")
     if not np.isfinite(stress).all():
-        raise ValueError(f"{source}: non-finite stress")
+        raise ValueError(f"{source}: non-finite {name}")
     return stress

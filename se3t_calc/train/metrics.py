@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -177,3 +181,38 @@ def best_epoch_summary(record: dict[str, float], epochs: int, path: str | Path) 
         f"E {record['valid_energy_mae_meV']:.2f} meV, F {record['valid_forces_mae_meV_per_A']:.2f} meV/Å; "
         f"saved as {path}"
     )
+
+
+def log_line(record: dict[str, Any]) -> str:
+    """One line of ``metrics.jsonl``: strict JSON, a non-finite number written as ``null``."""
+    strict = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
+    return json.dumps(strict, allow_nan=False) + "\n"
+
+
+def read_log(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """The records of a ``metrics.jsonl`` log, one per epoch.
+
+    Blank lines are skipped, and so is a last line that is not complete JSON: the line
+    a run killed while writing it leaves.
+
+    Raises
+    ------
+    ValueError
+        Any other line that is not a JSON object with an ``epoch``; the message names
+        the file and the line.
+    """
+    lines = [(n, line) for n, line in enumerate(Path(path).read_text().splitlines(), start=1) if line.strip()]
+    records = []
+    for number, line in lines:
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            if number == lines[-1][0]:  # torn by a kill during the write
+                break
+            raise ValueError(f"{path}, line {number}: not JSON ({err}); repair or delete that line") from None
+        if not isinstance(record, dict) or not isinstance(record.get("epoch"), int):
+            raise ValueError(
+                f"{path}, line {number}: not an epoch record (no integer 'epoch'); repair or delete that line"
+            )
+        records.append(record)
+    return records

@@ -100,7 +100,7 @@ def prepare(
         e0 = fit_atomic_energies(fit.counts, fit.energies)
         note = _fit_note(fit.counts)
     else:
-        e0 = isolated_atom_energies(config.atomic_energies, species)
+        e0 = isolated_atom_energies(config.atomic_energies, species, energy_key=config.energy_key)
         note = f"isolated atoms, {config.atomic_energies}"
     scale, shift = energy_scale_shift(fit, e0)
     return Prepared(

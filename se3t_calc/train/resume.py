@@ -1,12 +1,17 @@
-"""Settings of a resumed run: the stored ones, with the budget flags that may change applied."""
+"""Resuming a run: the stored settings with the budget flags that may change applied, and the
+checks that ``last.pt`` is intact, finite and was written for the same data."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from se3t_calc.train.config import TrainConfig
+from se3t_calc.train.data import file_sha256
 
 # fields a resumed run may change: budgets (with the second stage, which is placed in the
 # budget), where and how fast it runs, what it is tested on
@@ -100,3 +105,141 @@ def _describe(
     if name in model:
         return f"{name} ({old_model.get(name)!r} -> {model[name]!r})"
     return f"{name} ({old.get(name)!r} -> {getattr(given, name)!r})"
+
+
+# the files a run's labels come from, by TrainConfig field
+_DATA_FILES = ("train_file", "valid_file", "atomic_energies")
+_START_AGAIN = "start a new run in another --output-dir"
+
+
+def data_fingerprint(config: TrainConfig) -> dict[str, str]:
+    """sha256 of each file the labels of a run come from, by field name.
+
+    ``train_file``, ``valid_file`` and, unless E0 is fitted, the isolated-atoms file
+    ``atomic_energies``; the test file may change on resume and is left out.
+    """
+    paths = {name: getattr(config, name) for name in _DATA_FILES}
+    if config.atomic_energies == "fit":
+        del paths["atomic_energies"]
+    return {name: file_sha256(path) for name, path in paths.items() if path}
+
+
+def run_checksum(checkpoint: dict[str, Any]) -> str:
+    """sha256 (hex) of what a resumed run takes from ``last.pt`` besides the model.
+
+    Covers the training settings, the split, the data fingerprint and the whole training
+    state (weights, optimiser, schedule, EMA, counters, random generators); the model's
+    configuration and exported weights have their own checksum.
+    """
+    digest = hashlib.sha256()
+    covered = {
+        "train_config": checkpoint["metadata"]["training"]["train_config"],
+        "split": checkpoint["split"],
+        "data_fingerprint": checkpoint.get("data_fingerprint"),
+        "training_state": checkpoint["training_state"],
+    }
+    _update(digest, covered)
+    return digest.hexdigest()
+
+
+def _update(digest: Any, value: Any) -> None:
+    """Feed plain data and tensors into ``digest``, with their structure, types and shapes."""
+    if isinstance(value, torch.Tensor):
+        tensor = value.detach().cpu().contiguous()
+        digest.update(f"tensor:{tensor.dtype}:{tuple(tensor.shape)}:".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    elif isinstance(value, dict):
+        digest.update(f"dict:{len(value)}:".encode())
+        for key in sorted(value, key=repr):
+            digest.update(f"{key!r}=".encode())
+            _update(digest, value[key])
+    elif isinstance(value, (list, tuple)):
+        digest.update(f"list:{len(value)}:".encode())
+        for item in value:
+            _update(digest, item)
+    else:
+        digest.update(f"{type(value).__name__}:{value!r};".encode())
+
+
+def sign(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """``checkpoint`` with its :func:`run_checksum` stored under ``"run_checksum"``."""
+    return {**checkpoint, "run_checksum": run_checksum(checkpoint)}
+
+
+def verify_run_state(path: Path, stored: dict[str, Any]) -> list[str]:
+    """Refuse a ``last.pt`` that is not a training checkpoint, was edited, or holds NaN or inf.
+
+    Returns
+    -------
+    list of str
+        Notes to print: a checkpoint of an older se3t_calc, without a run checksum, is
+        resumed unverified.
+
+    Raises
+    ------
+    ValueError
+        Naming the file, the problem and the way out.
+    """
+    missing = [key for key in ("training_state", "split") if key not in stored]
+    if missing:
+        raise ValueError(
+            f"{path} is a model file, not a training checkpoint (it lacks {missing}): it cannot be "
+            f"resumed; {_START_AGAIN} (--init-from {path} starts from its weights)"
+        )
+    notes = []
+    if "run_checksum" not in stored:
+        notes.append(
+            f"note: {path} was written by an older se3t_calc, without a checksum of its training state "
+            "or a fingerprint of its data: both are resumed unverified"
+        )
+    elif stored["run_checksum"] != run_checksum(stored):
+        raise ValueError(
+            f"{path}: training settings, split or training state do not match the checksum stored in "
+            f"the file (edited or corrupted); restore an intact copy or {_START_AGAIN}"
+        )
+    bad = _nonfinite({"state_dict": stored["state_dict"], "training_state": stored["training_state"]}, "")
+    if bad:
+        more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+        raise ValueError(
+            f"{path} holds non-finite weights (NaN or inf, in {bad[0]}{more}): the run diverged before "
+            f"it was saved, or the file is damaged, and would go on training NaN; {_START_AGAIN} (with "
+            "a lower --lr if it diverged) or restore an intact copy"
+        )
+    return notes
+
+
+def _nonfinite(value: Any, where: str) -> list[str]:
+    """Names of the floating-point tensors in nested dicts and lists that hold NaN or inf."""
+    if isinstance(value, torch.Tensor):
+        return [where] if value.is_floating_point() and not bool(torch.isfinite(value).all()) else []
+    if isinstance(value, dict):
+        return [bad for key, item in value.items() for bad in _nonfinite(item, f"{where}/{key}".lstrip("/"))]
+    if isinstance(value, (list, tuple)):
+        return [bad for k, item in enumerate(value) for bad in _nonfinite(item, f"{where}[{k}]")]
+    return []
+
+
+def check_same_data(path: Path, stored: dict[str, Any], config: TrainConfig, current: dict[str, str]) -> None:
+    """Refuse to resume ``path`` on data files that changed since it was written.
+
+    Parameters
+    ----------
+    path : Path
+        The checkpoint, for messages.
+    stored : dict
+        The checkpoint; one without ``data_fingerprint`` (an older se3t_calc) passes.
+    config : TrainConfig
+        The resumed settings, for the file names.
+    current : dict
+        :func:`data_fingerprint` of the files now.
+    """
+    old = stored.get("data_fingerprint")
+    if old is None:
+        return
+    changed = [name for name in sorted(set(old) | set(current)) if old.get(name) != current.get(name)]
+    if changed:
+        files = ", ".join(f"{getattr(config, name)} ({name})" for name in changed)
+        raise ValueError(
+            f"{path} was trained on other data: {files} changed since (its sha256 differs), so the "
+            f"stored split and statistics do not fit it; restore the file as it was, or {_START_AGAIN}"
+        )

@@ -38,26 +38,46 @@ def fit_atomic_energies(counts: np.ndarray, energies: np.ndarray) -> np.ndarray:
     return solution
 
 
-def isolated_atom_energies(path: str | os.PathLike, species: Sequence[str]) -> np.ndarray:
+def isolated_atom_energies(
+    path: str | os.PathLike, species: Sequence[str], energy_key: str = "energy"
+) -> np.ndarray:
     """E0 from a file of single-atom structures with energies (``ase.io.read``), shape (K,), eV.
+
+    Parameters
+    ----------
+    path : str or path-like
+    species : sequence of str
+        The elements whose E0 is returned, in this order.
+    energy_key : str
+        Info key (or calculator result) holding the energies, as for the training data.
 
     Raises
     ------
     ValueError
-        If a species has no single-atom entry with an energy.
+        If a species has no single-atom entry with an energy, or more than one; the
+        message names the file and the element.
     """
     frames = read(str(path), index=":")
     assert isinstance(frames, list)
-    table = {}
-    for atoms in frames:
-        energy = atoms.info.get("energy")
+    table: dict[str, float] = {}
+    for k, atoms in enumerate(frames):
+        energy = atoms.info.get(energy_key)
         if energy is None and atoms.calc is not None:
-            energy = atoms.calc.results.get("energy")
-        if len(atoms) == 1 and energy is not None:
-            table[atoms.get_chemical_symbols()[0]] = float(energy)
+            energy = atoms.calc.results.get(energy_key)
+        if len(atoms) != 1 or energy is None:
+            continue
+        symbol = atoms.get_chemical_symbols()[0]
+        if symbol in table:
+            raise ValueError(
+                f"{path}: two isolated-atom energies for {symbol} ({table[symbol]} and {float(energy)} "
+                f"eV, the second in frame {k}); keep one entry per element"
+            )
+        table[symbol] = float(energy)
     missing = [sym for sym in species if sym not in table]
     if missing:
-        raise ValueError(f"{path}: no isolated-atom energy for {missing}; found {sorted(table)}")
+        raise ValueError(
+            f"{path}: no isolated-atom energy for {missing} under key {energy_key!r}; found {sorted(table)}"
+        )
     return np.array([table[sym] for sym in species])
 
 

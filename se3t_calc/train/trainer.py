@@ -38,14 +38,26 @@ from se3t_calc.train.ema import ExponentialMovingAverage
 from se3t_calc.train.evaluate import evaluate
 from se3t_calc.train.lock import remove_stale_temporaries, run_folder_lock
 from se3t_calc.train.loss import loss_terms, weighted_total
-from se3t_calc.train.metrics import best_epoch_summary, format_table
+from se3t_calc.train.metrics import best_epoch_summary, format_table, log_line, read_log
 from se3t_calc.train.plots import learning_curve
 from se3t_calc.train.prepare import Prepared, prepare
-from se3t_calc.train.resume import describe_changes, resumed_settings
+from se3t_calc.train.resume import (
+    check_same_data,
+    data_fingerprint,
+    describe_changes,
+    resumed_settings,
+    sign,
+    verify_run_state,
+)
 from se3t_calc.train.schedule import LearningRateSchedule
 from se3t_calc.train.warm_start import initial_model
 
 BEST, LAST, LOG = "best.pt", "last.pt", "metrics.jsonl"
+FORCE_MAE, ENERGY_MAE = "valid_forces_mae_meV_per_A", "valid_energy_mae_meV"
+
+
+class TrainingDivergedError(ValueError):
+    """The loss, the gradients or the validation errors became NaN or infinite."""
 
 
 class Trainer:
@@ -102,6 +114,8 @@ class Trainer:
         self.best = math.inf
         self.bad_epochs = 0
         self.out = Path(config.output_dir)
+        self.metric = _selection_metric(prepared, model.config.isolated_atom_limit)
+        self.fingerprint: dict[str, str] = {}  # sha256 of the data files, stored in last.pt
 
     # ------------------------------------------------------------------ epochs
     def progress(self) -> float:
@@ -155,13 +169,18 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         average_gradients(self.model, self.cluster)
-        if self.config.clip_grad:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_grad)
+        # the norm (before clipping) of the averaged gradients: the same on every process
+        limit = self.config.clip_grad or math.inf
+        norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), limit))
+        value = float(loss.detach())
+        if not (math.isfinite(value) and math.isfinite(norm)):
+            what = f"loss {value:.4g}, gradient norm {norm:.4g} at step {self.step + 1}"
+            raise self.diverged(what, epoch=self.epoch + 1)
         self.schedule.step(self.step, self.elapsed + time.perf_counter() - epoch_start)
         self.optimizer.step()
         self.ema.update(self.model)
         self.step += 1
-        return {"loss": float(loss.detach()), **{k: float(v.detach()) for k, v in terms.items()}}
+        return {"loss": value, **{k: float(v.detach()) for k, v in terms.items()}}
 
     def validate(self) -> dict[str, float]:
         """Errors of the EMA model on the validation split (meV units)."""
@@ -243,18 +262,56 @@ class Trainer:
         data = model_to_dict(self.export(), self.metadata(metrics))
         if improved:
             atomic_save(data, self.out / BEST)
-        resumable = {**data, "training_state": self.state_dict(), "split": self.data.split()}
-        atomic_save(resumable, self.out / LAST)
+        resumable = {
+            **data,
+            "training_state": self.state_dict(),
+            "split": self.data.split(),
+            "data_fingerprint": self.fingerprint,
+        }
+        atomic_save(sign(resumable), self.out / LAST)
+
+    def diverged(self, what: str, *, epoch: int) -> TrainingDivergedError:
+        """The error that ends a run whose numbers became NaN or infinite in ``epoch``.
+
+        Nothing of ``epoch`` is saved: ``last.pt`` keeps the epoch before it, if any.
+        """
+        lr = self.config.lr
+        kept = (
+            f"{self.out / LAST} keeps epoch {epoch - 1}, the last one with finite errors, and {BEST} "
+            "the best one (--init-from starts a new run from its weights)"
+            if epoch > 1 and (self.out / LAST).is_file()
+            else "no epoch finished, so nothing was saved"
+        )
+        return TrainingDivergedError(
+            f"training diverged in epoch {epoch} ({what}): lower --lr (now {lr:g}; try {lr / 10:g}) "
+            f"or raise --warmup-epochs, and train again in a new --output-dir; {kept}"
+        )
 
     # -------------------------------------------------------------------- loop
     def fit(self) -> None:
-        """Train until the epoch limit, the time budget or early stopping."""
+        """Train until the epoch limit, the time budget or early stopping.
+
+        Raises
+        ------
+        TrainingDivergedError
+            At the first step with a non-finite loss or gradient, or the first epoch with
+            non-finite validation errors; nothing of that epoch is saved.
+        """
+        if self.metric == ENERGY_MAE:
+            self.say(
+                "the validation structures have no forces to score (single atoms): the best model "
+                "and early stopping follow the validation energy MAE"
+            )
         while (reason := self.stop_reason()) is None:
             start = time.perf_counter()
             record = self.train_epoch()
-            record.update(self.validate())
+            valid = self.validate()
+            bad = [f"{k} {v}" for k, v in valid.items() if not math.isfinite(v)]
+            if bad:
+                raise self.diverged(f"validation {', '.join(bad[:2])}", epoch=self.epoch)
+            record.update(valid)
             self.elapsed += time.perf_counter() - start  # the budget counts validation too
-            metric = record["valid_forces_mae_meV_per_A"]
+            metric = record[self.metric]
             improved = metric < self.best
             self.best = min(self.best, metric)
             self.bad_epochs = 0 if improved else self.bad_epochs + 1
@@ -269,7 +326,8 @@ class Trainer:
         """Why training is over (epoch limit, time budget, early stopping), or None."""
         cfg = self.config
         if cfg.patience is not None and self.bad_epochs >= cfg.patience:
-            return f"early stopping: no better validation force MAE for {cfg.patience} epochs"
+            what = "force" if self.metric == FORCE_MAE else "energy"
+            return f"early stopping: no better validation {what} MAE for {cfg.patience} epochs"
         budget = cfg.max_seconds
         if budget is not None and self.elapsed >= budget:
             return f"time budget of {cfg.max_time} reached after {self.epoch} epochs"
@@ -284,7 +342,7 @@ class Trainer:
         if not self.cluster.is_main:
             return
         with open(self.out / LOG, "a") as handle:
-            handle.write(json.dumps(record) + "\n")
+            handle.write(log_line(record))
         self.say(
             f"epoch {self.epoch:5d}  {self.elapsed:8.0f} s  lr {record['lr']:.2e}  "
             f"loss {record['train_loss']:.3e}  valid MAE E {record['valid_energy_mae_meV']:8.2f} meV  "
@@ -376,20 +434,30 @@ def train(
         state = read_checkpoint(last) if resume and last.is_file() else None
         changes: list[str] = []
         if state is not None:
+            for note in verify_run_state(last, state):
+                print(note, flush=True)
             config, model_settings, changes = resumed_settings(
                 state, config, dict(model_settings or {}), given
             )
+        fingerprint = data_fingerprint(config) if config.train_file else {}
+        if state is not None:
+            check_same_data(last, state, config, fingerprint)
         if config.threads:
             torch.set_num_threads(config.threads)
         cluster = init_cluster(resolve_device(config.device).type)
         try:
-            return _run(config, dict(model_settings or {}), state, cluster, changes)
+            return _run(config, dict(model_settings or {}), state, cluster, changes, fingerprint)
         finally:
             shutdown(cluster)
 
 
 def _run(
-    config: TrainConfig, settings: dict[str, Any], state: dict | None, cluster: Cluster, changes: list[str]
+    config: TrainConfig,
+    settings: dict[str, Any],
+    state: dict | None,
+    cluster: Cluster,
+    changes: list[str],
+    fingerprint: dict[str, str],
 ) -> Path:
     source = initial_model(config.init_from, settings) if state is None and config.init_from else None
     if source is not None:
@@ -405,6 +473,7 @@ def _run(
         prepared.scale, prepared.shift = float(model.readout.scale), float(model.readout.shift)
         prepared.e0_note += f"; weights, scale and shift from {config.init_from}"
     trainer = Trainer(config, prepared, model, cluster)
+    trainer.fingerprint = fingerprint
     out = Path(config.output_dir)
     if state is not None:
         trainer.load_state_dict(state["training_state"])
@@ -435,6 +504,29 @@ def set_statistics(model: SE3TModel, prepared: Prepared) -> None:
         model.repulsion.r_outer.copy_(onset)
 
 
+def _selection_metric(prepared: Prepared, isolated_atom_limit: bool) -> str:
+    """The validation error that picks the best model: the force MAE, or the energy MAE when no
+    validation structure has forces to score (the force on a lone atom is zero by symmetry).
+
+    Raises
+    ------
+    ValueError
+        The validation structures are all atoms without neighbours, whose energy a model
+        with the isolated-atom limit fixes at E0: no error tells one epoch from another.
+    """
+    idx = prepared.valid_idx
+    if any(len(prepared.valid.structures[i].atoms) > 1 for i in idx):  # forces are required in training
+        return FORCE_MAE
+    if isolated_atom_limit and not prepared.valid.num_edges()[idx].any():
+        raise ValueError(
+            f"the {len(idx)} validation structures are all single atoms without neighbours: the model "
+            "gives each exactly its E0 and zero force, so they cannot tell a better model from a "
+            "worse one; hold out structures of two or more atoms (--valid-file, or a --valid-size "
+            "that takes some)"
+        )
+    return ENERGY_MAE
+
+
 def _finish(trainer: Trainer, out: Path) -> None:
     learning_curve(out / LOG, out / "learning_curve.png")
     best = read_checkpoint(out / BEST)
@@ -453,7 +545,8 @@ def _finish(trainer: Trainer, out: Path) -> None:
 
 
 def _truncate_log(path: Path, epoch: int) -> None:
-    """Drop log lines of epochs after the checkpoint (a run killed between log and save)."""
+    """Drop log lines of epochs after the checkpoint (a run killed between log and save), and a
+    last line torn by a kill while it was written."""
     if path.is_file():
-        lines = [line for line in path.read_text().splitlines() if json.loads(line)["epoch"] <= epoch]
-        atomic_write_text(path, "".join(line + "\n" for line in lines))
+        records = [record for record in read_log(path) if record["epoch"] <= epoch]
+        atomic_write_text(path, "".join(log_line(record) for record in records))

@@ -1,8 +1,8 @@
 """Copy a training run's best model into ``models/`` with its metrics file.
 
-    python models/publish.py runs/rmd17_ethanol_60m rmd17-ethanol \\
+    python benchmarks/publish_model.py runs/rmd17_ethanol_60m rmd17-ethanol \\
         --recipe "bash examples/train_rmd17.sh ethanol 60m --threads 1" --commit 75a98cb
-    python models/publish.py --stability stab.json rmd17-ethanol   # add MD results later
+    python benchmarks/publish_model.py --stability stab.json rmd17-ethanol   # add MD results later
 
 ``<name>.pt`` is the run's ``best.pt`` as written by ``se3t train`` (in the current model
 format); ``<name>.json``
@@ -12,6 +12,9 @@ time, and (with ``--stability``) the output of ``benchmarks/stability.py``. A ru
 with ``--init-from`` a shipped model also records that model's training (read from its
 card before the card is replaced) and its file's SHA-256, and its learning curve goes on
 from the earlier training's minutes.
+
+A committee folder (``se3t train --committee N``) is published as ``<name>/member_k.pt``
+with one card holding the committee's test errors and each member's card.
 """
 
 from __future__ import annotations
@@ -24,9 +27,9 @@ from pathlib import Path
 import torch
 
 from se3t_calc.checkpoint import atomic_save, atomic_write_text, model_from_dict, read_checkpoint
-from se3t_calc.pretrained import model_path
+from se3t_calc.pretrained import MEMBER_GLOB, model_path
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1] / "models"  # where shipped models live
 MINUTES = (1, 2, 5, 10, 20, 30, 45, 60, 90, 120, 180, 240, 360, 480, 600, 720, 960, 1200)
 
 
@@ -59,6 +62,38 @@ def card_from_run(run: Path, recipe: str, commit: str | None, hardware: str | No
     if before:
         card["training"]["warm_start"] = before
     return card
+
+
+def card_from_committee(run: Path, recipe: str, commit: str | None, hardware: str | None) -> dict:
+    """Metrics file contents for a finished ``se3t train --committee`` folder.
+
+    The committee's own test errors (its mean) from ``test_metrics.json``, and every
+    member's card as :func:`card_from_run` makes it.
+    """
+    members = [card_from_run(folder, recipe, commit, hardware) for folder in _member_runs(run)]
+    first = members[0]
+    return {
+        "species": first["species"],
+        "members": len(members),
+        "parameters": sum(m["parameters"] for m in members),
+        "test_metrics": json.loads((run / "test_metrics.json").read_text()),
+        "config": first["config"],
+        "training": {
+            "recipe": recipe,
+            "commit": first["training"]["commit"],
+            "hardware": first["training"]["hardware"],
+            "elapsed_min": round(sum(m["training"]["elapsed_at_best_min"] for m in members), 1),
+        },
+        "data": first["data"],
+        "member_cards": members,
+    }
+
+
+def _member_runs(run: Path) -> list[Path]:
+    folders = sorted(p.parent / p.stem for p in run.glob(MEMBER_GLOB))
+    if not folders:
+        raise FileNotFoundError(f"{run} holds no {MEMBER_GLOB}: not a committee folder")
+    return folders
 
 
 def _warm_start(source: str | None) -> dict:
@@ -108,7 +143,16 @@ def main() -> None:
     parser.add_argument("--stability", type=Path, help="JSON from benchmarks/stability.py to add")
     args = parser.parse_args()
     card_path = HERE / f"{args.name}.json"
-    if args.run is not None:
+    if args.run is not None and any(args.run.glob(MEMBER_GLOB)):
+        if not args.recipe:
+            parser.error("publishing a run needs --recipe")
+        card = card_from_committee(args.run, args.recipe, args.commit, args.hardware)
+        folder = HERE / args.name
+        folder.mkdir(exist_ok=True)
+        for member in sorted(args.run.glob(MEMBER_GLOB)):
+            atomic_save(read_checkpoint(member), folder / member.name)
+        card["file_size_bytes"] = sum(p.stat().st_size for p in folder.glob(MEMBER_GLOB))
+    elif args.run is not None:
         if not args.recipe:
             parser.error("publishing a run needs --recipe")
         card = card_from_run(args.run, args.recipe, args.commit, args.hardware)
