@@ -28,7 +28,7 @@ from se3t_calc.cli_common import (
 from se3t_calc.cli_md import add_md_parser
 from se3t_calc.config import INVARIANTS, ModelConfig
 from se3t_calc.paths import check_format, check_outputs, check_run_folder
-from se3t_calc.pretrained import NO_MODELS_HINT, available_models, model_card, models_dir
+from se3t_calc.pretrained import NO_MODELS_HINT, available_models, model_card, model_location, models_dir
 from se3t_calc.safety import BlowUpError
 from se3t_calc.train.config import TrainConfig, read_config_file
 
@@ -235,12 +235,16 @@ def _add_export_lammps_parser(sub: Any) -> None:
         default="float64",
         help="precision of the model in LAMMPS (float32: about half the memory and time)",
     )
+    export.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     export.set_defaults(func=_export_lammps)
 
 
 def _export_lammps(args: argparse.Namespace) -> None:
     from se3t_calc.integrations.lammps import export_lammps
 
+    check_outputs(
+        {"output": args.output}, inputs={"the model": model_location(args.model)}, overwrite=args.overwrite
+    )
     adapter = export_lammps(args.model, args.output, check_ghosts=not args.no_ghost_check, dtype=args.dtype)
     config = adapter.model.config
     print(f"wrote {args.output}; in LAMMPS (units metal, one type per element):")

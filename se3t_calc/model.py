@@ -95,6 +95,11 @@ class SE3TModel(torch.nn.Module):
             ``data`` plus ``node_energy`` (N,) and ``total_energy`` (B,), eV.
         """
         pos = data[keys.POSITIONS]
+        if pos.dtype != self.readout.scale.dtype:
+            raise ValueError(
+                f"the graph is in {pos.dtype} and the model in {self.readout.scale.dtype}: build the graph "
+                "in the model's dtype (atoms_to_graph(..., dtype=...)) or cast the model (model.to(dtype))"
+            )
         species = data[keys.SPECIES]
         edge_index = data[keys.EDGE_INDEX]
         num_atoms = species.shape[0]

@@ -133,6 +133,8 @@ def _refuse_shared(given: dict[str, Path]) -> None:
 
 
 def _refuse_unwritable(flag: str, path: Path) -> None:
+    if path.parent.exists() and not path.parent.is_dir():
+        raise ValueError(f"{flag} {path}: {path.parent} is a file, not a folder; choose another {flag}")
     if not path.parent.is_dir():
         raise ValueError(
             f"{flag} {path}: the folder {path.parent} does not exist; create it or choose another {flag}"

@@ -133,6 +133,17 @@ def test_init_replaces_a_model_only_with_overwrite(folder):
     assert read_checkpoint(folder / "m.pt")["config"]["species"] == ["H"]
 
 
+def test_export_lammps_replaces_a_file_only_with_overwrite_and_never_the_model(folder):
+    (folder / "lmp.pkl").write_text("an earlier export\n")
+    with pytest.raises(SystemExit, match=r"lmp\.pkl already exists; pass --overwrite"):
+        main(["export-lammps", "m.pt", "lmp.pkl"])
+    assert (folder / "lmp.pkl").read_text() == "an earlier export\n"
+    with pytest.raises(SystemExit, match=r"m\.pt is the model"):
+        main(["export-lammps", "m.pt", "m.pt", "--overwrite"])
+    main(["export-lammps", "m.pt", "lmp.pkl", "--overwrite"])
+    assert (folder / "lmp.pkl").read_bytes() != b"an earlier export\n"
+
+
 def _train(run, *flags):
     args = ["train", "--train-file", str(DATA / "ethanol_rmd17.xyz"), "--train-size", "10"]
     args += ["--valid-size", "5", "--batch-size", "5", "--epochs", "1", "--device", "cpu", "--threads", "1"]
