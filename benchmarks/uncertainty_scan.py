@@ -40,7 +40,7 @@ def side_of(atoms: Atoms, i: int, j: int) -> list[int]:
         for k in bonded[todo.pop()] - side - {i}:
             side.add(k)
             todo.append(k)
-    return sorted(side)
+    return sorted(int(k) for k in side)
 
 
 def stretch(args: argparse.Namespace) -> None:

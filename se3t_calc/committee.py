@@ -15,8 +15,9 @@ class Committee(torch.nn.Module):
 
     Forward returns the graph with the members' mean ``node_energy`` (N,) and
     ``total_energy`` (B,), and every member's ``member_energy`` (M, B), eV;
-    :func:`se3t_calc.derivatives.energy_and_derivatives` then differentiates each
-    member in one batched backward pass.
+    :func:`se3t_calc.derivatives.energy_and_derivatives` evaluates and differentiates
+    each member in turn, and returns their forces too. A committee of ``M`` costs
+    ``M`` times one member per call.
 
     Parameters
     ----------

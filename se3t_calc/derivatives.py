@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -40,8 +40,14 @@ def energy_and_derivatives(
     -------
     dict of str to torch.Tensor
         Model outputs plus ``forces`` (N, 3) eV/Å and, with stress, ``virial``
-        (B, 3, 3) eV and ``stress`` (B, 3, 3) eV/Å^3.
+        (B, 3, 3) eV and ``stress`` (B, 3, 3) eV/Å^3. For a committee
+        (:class:`se3t_calc.committee.Committee`) the means over members, and each
+        member's ``member_energy`` (M, B), ``member_forces`` (M, N, 3) and
+        ``member_stress`` (M, B, 3, 3).
     """
+    members = getattr(model, "members", None)  # a committee (or a compiled one)
+    if members is not None:
+        return _committee_derivatives(members, data, compute_stress, training)
     positions = data[keys.POSITIONS].detach().requires_grad_(True)
     inputs = [positions]
     data = {**data, keys.POSITIONS: positions}
@@ -51,8 +57,6 @@ def energy_and_derivatives(
         inputs.append(strain)
         data = _apply_strain(data, strain)
     out = model(data)
-    if keys.MEMBER_ENERGY in out:
-        return _committee_derivatives(out, data, inputs, training)
     grads = torch.autograd.grad(
         out[keys.TOTAL_ENERGY].sum(), inputs, create_graph=training, allow_unused=True
     )
@@ -76,30 +80,26 @@ def _virial_stress(
 
 
 def _committee_derivatives(
-    out: dict[str, torch.Tensor],
-    data: dict[str, torch.Tensor],
-    inputs: list[torch.Tensor],
-    training: bool,
+    members: Sequence[torch.nn.Module], data: dict[str, torch.Tensor], compute_stress: bool, training: bool
 ) -> dict[str, torch.Tensor]:
-    """Each member's forces (and stress) in one backward pass batched over members, and their means."""
-    member_energy = out[keys.MEMBER_ENERGY]
-    num_members = member_energy.shape[0]
-    selector = torch.eye(num_members, dtype=member_energy.dtype, device=member_energy.device)
-    grads = torch.autograd.grad(
-        member_energy.sum(1),
-        inputs,
-        grad_outputs=selector,
-        is_grads_batched=True,
-        create_graph=training,
-        allow_unused=True,
-    )
-    member_forces = _zero_if_none(grads[0], inputs[0].expand(num_members, -1, -1)).neg()
-    out[keys.MEMBER_FORCES] = member_forces
-    out[keys.FORCES] = member_forces.mean(0)
-    if len(inputs) > 1:
-        d_strain = _zero_if_none(grads[1], inputs[1].expand(num_members, -1, -1, -1))
-        virial, out[keys.MEMBER_STRESS] = _virial_stress(d_strain, data)
-        out[keys.VIRIAL], out[keys.STRESS] = virial.mean(0), out[keys.MEMBER_STRESS].mean(0)
+    """Every member's energy, forces (and stress) on ``data``, and their means over members.
+
+    Each member is differentiated on its own: a backward pass through stacked member
+    energies would send zero gradients through every other member's graph.
+    """
+    outs = [
+        energy_and_derivatives(m, data, compute_stress=compute_stress, training=training) for m in members
+    ]
+
+    def stacked(key: str) -> torch.Tensor:
+        return torch.stack([out[key] for out in outs])
+
+    out = {**data, keys.MEMBER_ENERGY: stacked(keys.TOTAL_ENERGY), keys.MEMBER_FORCES: stacked(keys.FORCES)}
+    for key in (keys.TOTAL_ENERGY, keys.NODE_ENERGY, keys.FORCES):
+        out[key] = stacked(key).mean(0)
+    if compute_stress:
+        out[keys.MEMBER_STRESS] = stacked(keys.STRESS)
+        out[keys.STRESS], out[keys.VIRIAL] = out[keys.MEMBER_STRESS].mean(0), stacked(keys.VIRIAL).mean(0)
     return out
 
 
