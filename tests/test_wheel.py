@@ -81,6 +81,11 @@ def test_installed_wheel_loads_shipped_models_by_name(tmp_path):
     listed = set(zipfile.ZipFile(wheel).namelist())
     modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "se3t_calc").rglob("*.py")}
     assert modules <= listed, sorted(modules - listed)  # every subpackage is listed in pyproject.toml
+    committees = {
+        f"se3t_calc/shipped_models/{p.relative_to(ROOT / 'models').as_posix()}"
+        for p in (ROOT / "models").glob("*/member_*.pt")
+    }
+    assert committees and committees <= listed, sorted(committees - listed)
     python = _fresh_environment(tmp_path)
     _run(
         sys.executable,
@@ -108,3 +113,4 @@ def test_installed_wheel_loads_shipped_models_by_name(tmp_path):
     assert "energy -" in _run(python, "-c", code, cwd=elsewhere).stdout
     listing = _run(python.parent / "se3t", "models", cwd=elsewhere).stdout
     assert "rmd17-ethanol" in listing and "rmd17-aspirin" in listing
+    assert "rmd17-ethanol-committee" in listing
