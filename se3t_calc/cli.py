@@ -28,7 +28,14 @@ from se3t_calc.cli_common import (
 from se3t_calc.cli_md import add_md_parser
 from se3t_calc.config import INVARIANTS, ModelConfig
 from se3t_calc.paths import check_format, check_outputs, check_run_folder
-from se3t_calc.pretrained import NO_MODELS_HINT, available_models, model_card, model_location, models_dir
+from se3t_calc.pretrained import (
+    NO_MODELS_HINT,
+    available_models,
+    committee_files,
+    model_card,
+    model_location,
+    models_dir,
+)
 from se3t_calc.safety import BlowUpError
 from se3t_calc.train.config import TrainConfig, read_config_file
 
@@ -51,7 +58,7 @@ def train_settings(args: argparse.Namespace) -> tuple[TrainConfig, dict[str, Any
     """Defaults, then the config file, then command-line flags -> (TrainConfig, model fields)."""
     settings: dict[str, dict[str, Any]] = {"model": {}, "train": {}}
     if args.config:
-        settings = read_config_file(args.config)
+        settings = _read_config(args.config)
     for section, cls in (("model", ModelConfig), ("train", TrainConfig)):
         for f in dataclasses.fields(cls):
             if hasattr(args, f.name):
@@ -60,12 +67,31 @@ def train_settings(args: argparse.Namespace) -> tuple[TrainConfig, dict[str, Any
     return TrainConfig.from_dict(settings["train"]), settings["model"]
 
 
+def _read_config(path: str) -> dict[str, dict[str, Any]]:
+    """:func:`read_config_file`, with a syntax error named with the file (TOML's and YAML's own
+    messages give only a line and column)."""
+    try:
+        return read_config_file(path)
+    except Exception as err:
+        if type(err).__module__.split(".")[0] not in ("tomllib", "tomli", "yaml"):
+            raise
+        kind = "YAML" if Path(path).suffix in (".yaml", ".yml") else "TOML"
+        reason = " ".join(str(err).split())
+        raise ValueError(f"{path} is not valid {kind}: {reason}; fix the file") from None
+
+
 def _train(args: argparse.Namespace) -> None:
     from se3t_calc.train import train
 
     config, model_settings = train_settings(args)
+    members = committee_files(config.init_from) if config.init_from else None
+    if members is not None:
+        raise ValueError(
+            f"--init-from {config.init_from} is a committee; start from one model, e.g. "
+            f"--init-from {members[0]} (and train a new committee with --committee)"
+        )
     check_run_folder(config.output_dir, overwrite=args.overwrite)
-    given = set(read_config_file(args.config)["train"]) if args.config else set()
+    given = set(_read_config(args.config)["train"]) if args.config else set()
     given |= {f.name for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
     if args.committee > 1:
         from se3t_calc.train.committee import train_committee
@@ -82,6 +108,8 @@ def _eval(args: argparse.Namespace) -> None:
     from se3t_calc.train import GraphDataset, evaluate, format_table, read_structures
     from se3t_calc.train.metrics import energy_profile, format_worst, worst_structures
 
+    if args.parity:
+        _check_parity_file(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     device, dtype = resolve_device(args.device), resolve_dtype(args.dtype)
@@ -112,6 +140,14 @@ def _eval(args: argparse.Namespace) -> None:
         from se3t_calc.train.plots import parity_plot
 
         parity_plot(errors, args.parity)
+
+
+def _check_parity_file(args: argparse.Namespace) -> None:
+    """Before anything is computed: ``--parity`` is a new .png file, neither the model nor the data."""
+    if Path(args.parity).suffix.lower() != ".png":
+        raise ValueError(f"--parity {args.parity}: the plot is a PNG image; give a file name ending in .png")
+    inputs = {"the model": model_location(args.model), "the data": args.data}
+    check_outputs({"--parity": args.parity}, inputs=inputs, overwrite=args.overwrite)
 
 
 def _relax(args: argparse.Namespace) -> None:
@@ -171,12 +207,21 @@ def _models(args: argparse.Namespace) -> None:
     width = max(len("name"), *map(len, names)) + 2
     print(f"{'name':<{width}}{'species':<14}{'test E MAE meV':>15}{'test F MAE meV/Å':>18}  data")
     for name in names:
+        print(_model_line(name, width))
+
+
+def _model_line(name: str, width: int) -> str:
+    """One row of ``se3t models``; a model whose card is missing or incomplete is listed as such."""
+    try:
         card = model_card(name)
         test = card["test_metrics"]
-        print(
+        return (
             f"{name:<{width}}{' '.join(card['species']):<14}{test['energy_mae_meV']:>15.2f}"
             f"{test['forces_mae_meV_per_A']:>18.2f}  {card['data']['test_file']['path']}"
         )
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        why = f"lacks {err}" if isinstance(err, KeyError) else str(err)
+        return f"{name:<{width}}{'?':<14}{'-':>15}{'-':>18}  (no usable model card {name}.json: {why})"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -242,6 +287,12 @@ def _add_export_lammps_parser(sub: Any) -> None:
 def _export_lammps(args: argparse.Namespace) -> None:
     from se3t_calc.integrations.lammps import export_lammps
 
+    members = committee_files(args.model)
+    if members is not None:
+        raise ValueError(
+            f"{args.model} is a committee of {len(members)} models; LAMMPS' pair_style takes one "
+            f"model: export a member, e.g. se3t export-lammps {members[0]} {args.output}"
+        )
     check_outputs(
         {"output": args.output}, inputs={"the model": model_location(args.model)}, overwrite=args.overwrite
     )
@@ -397,7 +448,8 @@ def _add_eval_parser(sub: Any) -> None:
         metavar="N",
         help="also list the N structures with the largest force error on one atom (index from 0)",
     )
-    ev.add_argument("--parity", metavar="PNG", help="write a parity plot")
+    ev.add_argument("--parity", metavar="PNG", help="write a parity plot (a .png file)")
+    ev.add_argument("--overwrite", action="store_true", help="replace an existing --parity file")
     ev.set_defaults(func=_eval)
 
 

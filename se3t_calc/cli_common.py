@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,20 +29,26 @@ def check_files(args: argparse.Namespace, outputs: dict[str, str | None]) -> Non
 
 
 @contextlib.contextmanager
-def attach_trajectory(dyn: Any, atoms: Any, path: Path, interval: int) -> Iterator[None]:
+def attach_trajectory(dyn: Any, atoms: Any, path: Path, interval: int) -> Iterator[Callable[[], None]]:
     """Frames every ``interval`` steps of a dynamics or optimizer: ASE ``.traj``, else appended
-    with ``ase.io.write`` in the format of the extension. Replaces ``path``: check it first."""
+    with ``ase.io.write`` in the format of the extension. Replaces ``path``: check it first.
+
+    Yields the function that writes the current frame, for a last one between the intervals."""
     from ase.io import Trajectory, write
 
     path.unlink(missing_ok=True)
     if path.suffix == ".traj":
         with Trajectory(path, "w", atoms) as trajectory:
             dyn.attach(trajectory, interval=interval)
-            yield
+            yield trajectory.write
         return
-    # whole frames appended one at a time: the file stays readable if the run is stopped
-    dyn.attach(lambda: write(path, atoms, append=True), interval=interval)
-    yield
+
+    def write_frame() -> None:
+        # whole frames appended one at a time: the file stays readable if the run is stopped
+        write(path, atoms, append=True)
+
+    dyn.attach(write_frame, interval=interval)
+    yield write_frame
 
 
 def make_calculator(args: argparse.Namespace, **kwargs: Any) -> Any:

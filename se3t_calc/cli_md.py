@@ -8,7 +8,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,11 +49,12 @@ def run_md_command(args: argparse.Namespace) -> None:
         seed=args.seed,
     )
     with contextlib.ExitStack() as stack:
+        save = None
         if args.out:
-            stack.enter_context(attach_trajectory(dyn, atoms, Path(args.out), args.log_every))
+            save = stack.enter_context(attach_trajectory(dyn, atoms, Path(args.out), args.log_every))
         log = stack.enter_context(open(args.log, "w")) if args.log else None
         streams = [sys.stdout] + ([log] if log else [])
-        _run_md(dyn, atoms, args, streams)
+        _run_md(dyn, atoms, args, streams, save)
 
 
 def _safety_check(atoms: Any, args: argparse.Namespace) -> MDSafetyCheck:
@@ -75,8 +76,11 @@ def _safety_check(atoms: Any, args: argparse.Namespace) -> MDSafetyCheck:
     )
 
 
-def _run_md(dyn: Any, atoms: Any, args: argparse.Namespace, streams: list) -> None:
-    """Run, printing step, time, energies and temperature every ``--log-every`` steps."""
+def _run_md(
+    dyn: Any, atoms: Any, args: argparse.Namespace, streams: list, save: Callable[[], None] | None
+) -> None:
+    """Run, printing step, time, energies and temperature every ``--log-every`` steps (and the
+    last step); ``save`` writes the current frame of ``--out``, called for a last step between."""
     from se3t_calc.progress import ProgressBar
 
     bar = ProgressBar(args.steps, "md")
@@ -105,12 +109,17 @@ def _run_md(dyn: Any, atoms: Any, args: argparse.Namespace, streams: list) -> No
         try:
             for _ in dyn.irun(args.steps):  # observers (log, trajectory, checks) have run for this step
                 if stop.is_set():
-                    say(f"interrupted after {dyn.nsteps} steps{kept}")
                     break
         except (BlowUpError, ValueError) as err:
             if dyn.nsteps % args.log_every:  # the state it stopped in, unless just logged
                 report()
             raise BlowUpError(f"MD stopped at step {dyn.nsteps}: {err}{kept}") from None
+        if dyn.nsteps % args.log_every:  # the last state too, unless just logged and saved
+            report()
+            if save is not None:
+                save()
+        if stop.is_set():
+            say(f"interrupted after {dyn.nsteps} steps{kept}")
     bar.close()
     elapsed = time.perf_counter() - start
     print(f"{dyn.nsteps} steps in {elapsed:.1f} s ({1000 * elapsed / max(dyn.nsteps, 1):.2f} ms/step)")

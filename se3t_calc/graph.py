@@ -37,18 +37,51 @@ def check_atoms(atoms: Atoms) -> None:
     Raises
     ------
     ValueError
-        Empty structure, non-finite positions or cell, or periodic cell vectors that are
-        zero or (nearly) linearly dependent (in 1-D, 2-D and 3-D periodic cells).
+        Empty structure, non-finite positions or cell, two atoms at one position,
+        periodic cell vectors that are zero or (nearly) linearly dependent (in 1-D, 2-D
+        and 3-D periodic cells), or a 3-D periodic cell denser than any matter.
     """
     if len(atoms) == 0:
         raise ValueError("empty structure: the Atoms object has no atoms")
     if not np.isfinite(atoms.positions).all():
         bad = np.unique(np.nonzero(~np.isfinite(atoms.positions))[0])
         raise ValueError(f"non-finite (NaN or inf) positions for atom(s) {bad.tolist()[:10]}")
+    _check_coincident(atoms.positions)
     cell = atoms.cell.array
     if not np.isfinite(cell).all():
         raise ValueError("non-finite (NaN or inf) cell")
     check_cell(cell, atoms.pbc)
+    if atoms.pbc.all():
+        _check_density(len(atoms), abs(float(np.linalg.det(cell))))
+
+
+# atoms per Å^3 refused in a 3-D periodic cell: ~6 times the densest elemental solids (diamond 0.18)
+MAX_DENSITY = 1.0
+
+
+def _check_density(num_atoms: int, volume: float) -> None:
+    """Refuse a periodic cell far denser than any matter: a cell too small or not in Å, whose
+    neighbour list would exhaust the memory (it grows as the square of the density)."""
+    if num_atoms > MAX_DENSITY * volume:
+        raise ValueError(
+            f"{num_atoms} atoms in a periodic cell of {volume:.4g} Å^3 is {num_atoms / volume:.3g} atoms "
+            f"per Å^3, more than {MAX_DENSITY:g} (solids hold about 0.05-0.2): check that the cell is "
+            "in Å and holds these atoms (e.g. a repeated structure in its unrepeated cell)"
+        )
+
+
+def _check_coincident(positions: np.ndarray) -> None:
+    """Refuse atoms at exactly one position (an atom added twice): a distance of 0 has no energy."""
+    if len(positions) < 2:
+        return
+    _, first, counts = np.unique(positions, axis=0, return_index=True, return_counts=True)
+    if (counts > 1).any():
+        point = positions[first[counts > 1][0]]
+        same = np.nonzero((positions == point).all(axis=1))[0]
+        raise ValueError(
+            f"atoms {same.tolist()[:10]} are at the same position {np.round(point, 6).tolist()} Å; "
+            "remove the duplicate atoms"
+        )
 
 
 def atoms_to_graph(

@@ -17,11 +17,11 @@ NO_MODELS_HINT = (
 def models_dir() -> Path:
     """Folder of the shipped models.
 
-    ``$SE3T_MODELS_DIR`` if set; else the data package ``se3t_calc/shipped_models`` of an
+    ``$SE3T_MODELS_DIR`` if set (and not empty); else the data package ``se3t_calc/shipped_models`` of an
     installed wheel (``pip install .`` puts the repository's ``models/`` there); else
     ``models/`` of the checkout (editable installs).
     """
-    if MODELS_ENV in os.environ:
+    if os.environ.get(MODELS_ENV):  # set and not empty (an empty path would be the working folder)
         return Path(os.environ[MODELS_ENV])
     packaged = Path(__file__).resolve().parent / "shipped_models"
     return packaged if packaged.is_dir() else Path(__file__).resolve().parents[1] / "models"

@@ -11,7 +11,7 @@ import torch
 from se3t_calc.checkpoint import load_model
 from se3t_calc.committee import Committee
 from se3t_calc.model import SE3TModel
-from se3t_calc.pretrained import committee_files
+from se3t_calc.pretrained import MEMBER_GLOB, committee_files
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -23,7 +23,10 @@ def resolve_device(device: str | torch.device) -> torch.device:
     """``"auto"`` -> CUDA when available, else CPU; refuses CUDA when there is none."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):  # torch: "Expected one of cpu, cuda, ... device type at start of ..."
+        raise ValueError(f"unknown device {device!r}; use 'auto', 'cpu', 'cuda' or e.g. 'cuda:1'") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device='cuda' requested but PyTorch sees no CUDA GPU; use 'cpu' or 'auto'")
     return device
@@ -64,4 +67,13 @@ def load_for_inference(model: Models, *, device: torch.device, dtype: torch.dtyp
 
 
 def _single(model: str | os.PathLike | SE3TModel) -> SE3TModel:
-    return copy.deepcopy(model) if isinstance(model, SE3TModel) else load_model(model)
+    if isinstance(model, SE3TModel):
+        return copy.deepcopy(model)
+    if isinstance(model, Committee):
+        raise ValueError("a list of models holds a committee: pass the committee alone, or its members")
+    if committee_files(model) is not None:
+        raise ValueError(
+            f"{model} is a committee (a folder of {MEMBER_GLOB} files), given in a list of models: "
+            "pass the folder alone, or list its member files"
+        )
+    return load_model(model)

@@ -60,6 +60,12 @@ def train_committee(
     if members < 2:
         raise ValueError(f"--committee {members}: a committee needs at least 2 members")
     out = Path(config.output_dir)
+    trained = [f"member_{k}.pt" for k in range(members) if (out / f"member_{k}.pt").is_file()]
+    if trained and not resume:
+        raise ValueError(
+            f"{out} already holds {', '.join(trained)} of an earlier committee run; continue it with "
+            "--resume (trained members are kept, whatever the settings now), or choose another --output-dir"
+        )
     for k in range(members):
         final = out / f"member_{k}.pt"
         if final.is_file():

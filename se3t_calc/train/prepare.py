@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from ase.data import chemical_symbols
@@ -85,10 +87,13 @@ def prepare(
     """
     if not config.train_file:
         raise ValueError("no training data: set train_file (--train-file)")
+    _check_held_out(config)
     read = structure_reader(config)
     pool = read(config.train_file)
     held = read(config.valid_file) if config.valid_file else None
     test = read(config.test_file) if config.test_file else None
+    if not config.init_from:  # a fine-tuned model knows the elements of its own training
+        _check_learnable(config, pool, {"--valid-file": held, "--test-file": test})
     species = tuple(species) if species else _elements(pool + (held or []) + (test or []))
     train_idx, valid_idx = _split(config, len(pool), held is not None, split)
     train = GraphDataset(pool, species, cutoff)
@@ -141,6 +146,34 @@ def structure_reader(config: TrainConfig) -> Callable[[str], list[LabeledStructu
         )
 
     return read
+
+
+def _check_held_out(config: TrainConfig) -> None:
+    """Refuse a validation file that is the training file: the best model would be picked, and
+    training stopped, by errors on structures it is fitted to."""
+    valid, train = config.valid_file, config.train_file
+    if valid and Path(valid).is_file() and Path(train).is_file() and os.path.samefile(valid, train):
+        raise ValueError(
+            f"--valid-file {valid} is the --train-file: the best model would be chosen by errors on "
+            "structures it is fitted to; give a --valid-file of other structures, or leave it out to "
+            "hold out --valid-size structures of the training file"
+        )
+
+
+def _check_learnable(
+    config: TrainConfig, pool: Sequence[LabeledStructure], others: dict[str, list[LabeledStructure] | None]
+) -> None:
+    """Refuse validation or test data with elements that no training structure has."""
+    known = set(_elements(pool))
+    for flag, structures in others.items():
+        unseen = [e for e in _elements(structures or []) if e not in known]
+        if unseen:
+            path = config.valid_file if flag == "--valid-file" else config.test_file
+            raise ValueError(
+                f"{flag} {path} holds {unseen}, which no structure of the training data "
+                f"{config.train_file} has: the model cannot learn them; add structures with them "
+                f"to the training data, or use a {flag} without them"
+            )
 
 
 def _elements(structures: Sequence[LabeledStructure]) -> tuple[str, ...]:
