@@ -75,7 +75,11 @@ class EnergyReadout(torch.nn.Module):
         if free is None or coordination is None:
             energy = self.scale * out + self.shift
         else:
-            alone = self.mlp(free[:, : self.num_scalars]).squeeze(-1).index_select(0, species)
+            # a one-hot product, not an index: its gradient is a product too, where the
+            # scatter of an index's gradient into one species fails to compile (torch
+            # 2.13, CPU, float64)
+            onehot = torch.nn.functional.one_hot(species, free.shape[0]).to(out.dtype)
+            alone = onehot @ self.mlp(free[:, : self.num_scalars]).squeeze(-1)
             energy = self.scale * (out - alone) + self.shift * coordination
         e0 = self.atomic_energies.index_select(0, species)
         return energy.to(torch.float64) + e0.to(torch.float64)
