@@ -25,6 +25,7 @@ from se3t_calc.cli_common import (
     positive,
     read_inputs,
 )
+from se3t_calc.cli_learn import add_learn_parser
 from se3t_calc.cli_md import add_md_parser
 from se3t_calc.config import INVARIANTS, ModelConfig
 from se3t_calc.paths import check_format, check_outputs, check_run_folder
@@ -252,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
         "SE3TCalculator accept by name, with their test errors and test data.",
     ).set_defaults(func=_models)
     add_md_parser(sub)
+    add_learn_parser(sub)
     _add_relax_parser(sub)
     _add_export_lammps_parser(sub)
     return parser

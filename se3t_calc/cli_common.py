@@ -67,11 +67,15 @@ STRUCTURE_HELP = "rMD17 .npz, mlearn .json or any file ase.io.read reads (extxyz
 
 
 class ShowDefaults(argparse.ArgumentDefaultsHelpFormatter):
-    """Help texts that show each option's default, unless the text already names it."""
+    """Help texts that show each option's default, unless the text already names it or there is
+    none (None, an empty string, a flag that is off)."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
-        return text if "default:" in text else super()._get_help_string(action)
+        unset = action.default is None or action.default is False or action.default == ""
+        if "default:" in text or action.required or unset:
+            return text
+        return super()._get_help_string(action)
 
 
 def positive(kind: type, *, zero: bool = False) -> Any:

@@ -78,7 +78,11 @@ def test_ghost_atom_is_isolated_with_zero_force_and_finite_gradients():
     assert torch.isfinite(out[keys.FORCES]).all() and torch.isfinite(out[keys.STRESS]).all()
     assert (out[keys.FORCES][n] == 0).all() and (out[keys.STRESS][1] == 0).all()
     lone = Atoms("H", positions=[[0.0, 0.0, 0.0]])  # species 0, no neighbours
-    np.testing.assert_allclose(out[keys.NODE_ENERGY][n].item(), _results(lone, calc(small_model()))[0])
+    # E0 is 0 in this model: both are 0 up to the rounding of the readout MLP on batches of
+    # different sizes, so the comparison is absolute
+    np.testing.assert_allclose(
+        out[keys.NODE_ENERGY][n].item(), _results(lone, calc(small_model()))[0], atol=1e-14
+    )
 
 
 def distinct_shapes_along_md(atoms, steps: int, skin: float) -> tuple[int, int]:

@@ -54,6 +54,28 @@ def parity_plot(errors: ErrorAccumulator, path: str | os.PathLike) -> None:
     _save(fig, path)
 
 
+def rounds_curve(rounds: list[dict], threshold: float, path: str | os.PathLike) -> None:
+    """``se3t learn``: validation force MAE and exploration uncertainty against reference calls."""
+    if not rounds:
+        return
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    calls = [r["reference_calls"] for r in rounds]
+    ax.semilogy(calls, [r["valid_forces_mae_meV_per_A"] for r in rounds], "o-", label="validation force MAE")
+    explored = [r for r in rounds if "max_force_std_meV_per_A" in r]
+    if explored:
+        x = [r["reference_calls"] for r in explored]
+        ax.semilogy(x, [r["max_force_std_meV_per_A"] for r in explored], "s--", label="largest MD force σ")
+        ax.semilogy(x, [r["mean_force_std_meV_per_A"] for r in explored], "^:", label="mean MD force σ")
+    ax.axhline(1000 * threshold, color="k", lw=0.8, label="threshold")
+    ax.set_xlabel("reference calls")
+    ax.set_ylabel("meV/Å")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, path)
+
+
 def _pyplot():
     import matplotlib
 
