@@ -19,6 +19,7 @@ from se3t_calc.cli_common import (
     MODEL_HELP,
     STRUCTURE_HELP,
     ShowDefaults,
+    add_runtime_flags,
     attach_trajectory,
     check_files,
     make_calculator,
@@ -206,7 +207,8 @@ def _models(args: argparse.Namespace) -> None:
     if not names:
         raise FileNotFoundError(f"no shipped models found in {models_dir()}; {NO_MODELS_HINT}")
     width = max(len("name"), *map(len, names)) + 2
-    print(f"{'name':<{width}}{'species':<14}{'test E MAE meV':>15}{'test F MAE meV/Å':>18}  data")
+    columns = f"{'test E MAE meV':>15}{'meV/atom':>10}{'test F MAE meV/Å':>18}"
+    print(f"{'name':<{width}}{'species':<14}{columns}  data")
     for name in names:
         print(_model_line(name, width))
 
@@ -218,11 +220,13 @@ def _model_line(name: str, width: int) -> str:
         test = card["test_metrics"]
         return (
             f"{name:<{width}}{' '.join(card['species']):<14}{test['energy_mae_meV']:>15.2f}"
-            f"{test['forces_mae_meV_per_A']:>18.2f}  {card['data']['test_file']['path']}"
+            f"{test['energy_mae_meV_per_atom']:>10.2f}{test['forces_mae_meV_per_A']:>18.2f}  "
+            f"{card['data']['test_file']['path']}"
         )
     except (OSError, ValueError, KeyError, TypeError) as err:
         why = f"lacks {err}" if isinstance(err, KeyError) else str(err)
-        return f"{name:<{width}}{'?':<14}{'-':>15}{'-':>18}  (no usable model card {name}.json: {why})"
+        unknown = f"{'?':<14}{'-':>15}{'-':>10}{'-':>18}"
+        return f"{name:<{width}}{unknown}  (no usable model card {name}.json: {why})"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -326,9 +330,7 @@ def _add_relax_parser(sub: Any) -> None:
         help="every step: .extxyz, .xyz, .traj or another multi-frame format",
     )
     relax.add_argument("--overwrite", action="store_true", help="replace existing --out and --path files")
-    relax.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    relax.add_argument("--dtype", choices=["float32", "float64"], default="float64", help="precision")
-    relax.add_argument("--threads", type=positive(int), help="CPU threads of torch (default: torch's choice)")
+    add_runtime_flags(relax, dtype="float64")
     relax.set_defaults(func=_relax)
 
 
@@ -438,10 +440,8 @@ def _add_eval_parser(sub: Any) -> None:
     ev.add_argument("--energy-key", default="energy", help="info key of the reference energies, eV")
     ev.add_argument("--forces-key", default="forces", help="array key of the reference forces, eV/Å")
     ev.add_argument("--stress-key", default="stress", help="info key of the reference stress, eV/Å^3")
-    ev.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    ev.add_argument("--dtype", choices=["float32", "float64"], default="float64", help="precision")
     ev.add_argument("--batch-size", type=positive(int), default=50, help="structures per batch")
-    ev.add_argument("--threads", type=positive(int), help="CPU threads of torch (default: torch's choice)")
+    add_runtime_flags(ev, dtype="float64")
     ev.add_argument("--json", action="store_true", help="print the metrics as JSON")
     ev.add_argument(
         "--worst",

@@ -62,6 +62,14 @@ def make_calculator(args: argparse.Namespace, **kwargs: Any) -> Any:
     return SE3TCalculator(args.model, device=args.device, dtype=args.dtype, **kwargs)
 
 
+def add_runtime_flags(parser: argparse.ArgumentParser, *, dtype: str, dtype_help: str = "precision") -> None:
+    """``--device``, ``--dtype`` (default ``dtype``) and ``--threads``, as every model-running command has."""
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--dtype", choices=["float32", "float64"], default=dtype, help=dtype_help)
+    threads = "CPU threads of torch (default: torch's choice)"
+    parser.add_argument("--threads", type=positive(int), help=threads)
+
+
 MODEL_HELP = "model file (.pt) or the name of a shipped model (see se3t models)"
 STRUCTURE_HELP = "rMD17 .npz, mlearn .json or any file ase.io.read reads (extxyz, traj, cif, ...); first one"
 

@@ -93,8 +93,11 @@ _HELP = {
     "frames_per_round": "largest number of frames added per round",
     "threshold": "force uncertainty above which a frame is labelled: largest per-atom norm of the "
     "committee's force standard deviation, eV/Å",
-    "explore_ps": "exploration MD per round, ps; converged when one such MD stays below --threshold",
+    "explore_ps": "exploration MD per round, ps; converged when every walker stays below --threshold "
+    "that long",
+    "walkers": "copies of a molecule explored side by side in one MD, out of each other's reach",
     "ramp_rounds": "raise the exploration temperature to --temperature-K over this many rounds (0: none)",
+    "hot_factor": "every second exploration MD runs this many times hotter (1: never)",
     "timestep_fs": "MD time step, fs",
     "first_steps": "optimiser steps of each member in the first round",
     "steps": "optimiser steps of each member in every later round (warm-started)",
@@ -103,4 +106,6 @@ _HELP = {
     "validation_frames": "frames of each independent reference MD scored at the end (0: no validation)",
     "validation_factor": "second validation temperature, as a multiple of --temperature-K",
     "seed": "seed of the rattling, the MD and the weights",
+    "workers": "members trained side by side, one single-threaded process each, at most one per CPU "
+    "core (1: one after another)",
 }

@@ -16,6 +16,7 @@ from se3t_calc.cli_common import (
     MODEL_HELP,
     STRUCTURE_HELP,
     ShowDefaults,
+    add_runtime_flags,
     attach_trajectory,
     check_files,
     make_calculator,
@@ -91,10 +92,12 @@ def _run_md(
             print(line, file=stream, flush=True)
 
     committee = bool(atoms.calc.num_members)
+    totals: list[tuple[float, float]] = []  # (ps, eV) at every logged step
 
     def report() -> None:
         epot, ekin = atoms.get_potential_energy(), atoms.get_kinetic_energy()
         t_ps, temp = dyn.nsteps * args.timestep_fs / 1000, atoms.get_temperature()
+        totals.append((t_ps, epot + ekin))
         line = f"{dyn.nsteps:8d} {t_ps:9.4f} {epot:14.5f} {ekin:10.5f} {epot + ekin:14.5f} {temp:8.1f}"
         say(line + (f" {force_uncertainty(atoms).max():12.4f}" if committee else ""))
 
@@ -123,8 +126,24 @@ def _run_md(
     bar.close()
     elapsed = time.perf_counter() - start
     print(f"{dyn.nsteps} steps in {elapsed:.1f} s ({1000 * elapsed / max(dyn.nsteps, 1):.2f} ms/step)")
+    if args.ensemble == "nve" and len(totals) > 2:
+        print(energy_conservation(totals, len(atoms)))
     if args.out:
         print(f"wrote the trajectory to {args.out}")
+
+
+def energy_conservation(totals: list[tuple[float, float]], atoms: int) -> str:
+    """NVE summary: drift (slope of a line fitted to the total energy) and largest excursion
+    from the start, per atom, from (time in ps, total energy in eV) pairs."""
+    import numpy as np
+
+    t, e = np.array(totals).T
+    drift = 1000 * np.polyfit(t, e, 1)[0] / atoms
+    excursion = 1000 * np.abs(e - e[0]).max() / atoms
+    return (
+        f"total energy: drift {drift:+.4f} meV/atom/ps, largest change from the start "
+        f"{excursion:.4f} meV/atom over {t[-1] - t[0]:.3f} ps"
+    )
 
 
 @contextlib.contextmanager
@@ -168,10 +187,7 @@ def add_md_parser(sub: Any) -> None:
     md.add_argument("--out", help="trajectory: .traj, .extxyz, .xyz or another multi-frame ase.io format")
     md.add_argument("--log", help="also write the log lines to this file")
     md.add_argument("--overwrite", action="store_true", help="replace existing --out and --log files")
-    md.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    md.add_argument(
-        "--dtype", choices=["float32", "float64"], default="float32", help="float32 conserves energy as well"
-    )
+    add_runtime_flags(md, dtype="float32", dtype_help="float32 conserves energy as well")
     md.add_argument(
         "--skin",
         type=positive(float, zero=True),
@@ -185,7 +201,6 @@ def add_md_parser(sub: Any) -> None:
         choices=["default", "reduce-overhead", "max-autotune"],
         help="torch.compile the model (optionally with a mode): faster steps after a slow first one",
     )
-    md.add_argument("--threads", type=positive(int), help="CPU threads of torch (default: torch's choice)")
     md.add_argument(
         "--seed",
         type=positive(int, zero=True),

@@ -213,3 +213,13 @@ def test_every_model_flag_is_described():
     for f in dataclasses.fields(ModelConfig):
         assert len(described.get(f.name, "")) > 10, f.name
     assert described["r_cut"] == "Cutoff radius in Å; every interaction vanishes smoothly there."
+
+
+def test_nve_summary_gives_the_drift_and_the_largest_change_per_atom():
+    from se3t_calc.cli_md import energy_conservation
+
+    # 0.09 eV/ps over 9 atoms, and the middle step 18 meV off (which leaves the slope alone)
+    totals = [(0.01 * k, -100.0 + 0.09 * 0.01 * k + (0.018 if k == 5 else 0.0)) for k in range(11)]
+    line = energy_conservation(totals, atoms=9)
+    drift = float(re.search(r"drift ([-+.\d]+)", line).group(1))
+    assert abs(drift - 10.0) < 1e-6 and "change from the start 2.5000 meV/atom over 0.100 ps" in line

@@ -50,6 +50,7 @@ TINY = dict(
     first_steps=12,
     steps=4,
     validation_frames=3,
+    workers=1,
     model={"r_cut": 3.5, "lmax": 1, "hidden_irreps": "8x0e+4x1o", "num_heads": 2, "num_layers": 1},
     train={"batch_size": 2, "valid_size": 2, "energy_weight": 10.0, "forces_weight": 100.0, "ema_decay": 0.0},
 )
@@ -141,7 +142,8 @@ def _config(structure, tmp_path, **changes):
 
 def test_learning_run_writes_a_usable_folder(structure, tmp_path):
     CALLS.update(fail_every=7, fail_until=20)  # the validation MD after the 20 calls does not fail
-    folder = LearningRun.new(_config(structure, tmp_path, max_calls=20)).run()
+    config = _config(structure, tmp_path, max_calls=20, workers=2)  # two members side by side
+    folder = LearningRun.new(config).run()
     state = json.loads((folder / "state.json").read_text())
     rounds = json.loads((folder / "rounds.json").read_text())
     data = read_structures(folder / "data.xyz")  # what se3t train reads
@@ -159,6 +161,8 @@ def test_learning_run_writes_a_usable_folder(structure, tmp_path):
     scores = json.loads((folder / "validation.json").read_text())
     assert set(scores) == {"300K", "600K"} and scores["300K"]["structures"] == 3
     assert (folder / "learning_curve.png").stat().st_size > 0
+    card = json.loads((folder / "card.json").read_text())
+    assert card["reference_calls"] == 20 and card["validation"] == scores and card["frames"] == len(data)
 
 
 def test_killed_run_resumes_without_labelling_a_frame_twice(structure, tmp_path):
@@ -194,3 +198,48 @@ def test_cli_refuses_changed_settings_on_resume(structure, tmp_path):
         with pytest.raises(SystemExit) as stop:
             main(argv)
         assert message in str(stop.value.code)
+
+
+def test_xtb_reference_labels_a_molecule_and_its_lone_atoms():
+    pytest.importorskip("tblite")
+    from se3t_calc.learn.references import isolated_atom_energies
+
+    factory = make_reference("xtb")
+    water = molecule("H2O")
+    energy, forces = label(water, factory())
+    e0 = isolated_atom_energies(("H", "O"), factory)
+    assert -1000 < energy < 0 and np.abs(forces.sum(axis=0)).max() < 1e-6  # no net force
+    assert energy < 2 * e0["H"] + e0["O"] - 5.0  # water is bound by about 10 eV in GFN2-xTB
+    moved = water.copy()
+    moved.positions[1, 0] += 1e-4
+    slope = (label(moved, factory())[0] - energy) / 1e-4
+    assert forces[1, 0] == pytest.approx(-slope, abs=2e-3)
+
+
+def test_walkers_side_by_side_do_not_feel_each_other(tmp_path):
+    import torch
+
+    from se3t_calc import SE3TModel
+    from se3t_calc.config import ModelConfig
+    from se3t_calc.learn.explore import _restart, _side_by_side, explore
+
+    torch.manual_seed(0)
+    members = [SE3TModel(ModelConfig(species=("H", "O"), **TINY["model"])) for _ in "ab"]
+    committee = SE3TCalculator(members, dtype="float64")
+    water = molecule("H2O")
+    system, offsets = _side_by_side(water, 3, cutoff=3.5)
+    system.calc = committee
+    forces = system.get_forces()
+    water.calc = committee
+    alone = water.get_forces()
+    for k in range(3):
+        np.testing.assert_allclose(forces[3 * k : 3 * k + 3], alone, atol=1e-12)
+    system.set_momenta(np.ones((9, 3)))
+    _restart(system, slice(3, 6), water.positions + offsets[1], 300.0, np.random.default_rng(0))
+    np.testing.assert_allclose(system.positions[3:6], water.positions + offsets[1])
+    assert np.abs(system.get_momenta()[3:6].sum(axis=0)).max() < 1e-12  # no drift
+    assert (system.get_momenta()[:3] == 1).all()  # the other walkers untouched
+    found = explore(water, committee, temperature_K=300, steps=20, threshold=10, wanted=5, seed=0, cutoff=3.5)
+    assert len(found.frames) == 2 * 4 and found.steps == 20  # 4 walkers, a snapshot every 10 steps
+    for frame in found.frames:  # each snapshot is one water near the start, not the whole system
+        assert len(frame) == 3 and np.abs(frame.positions - water.positions).max() < 1.0

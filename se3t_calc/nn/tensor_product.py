@@ -100,12 +100,14 @@ class EdgeTensorProduct(torch.nn.Module):
         return out * weight.index_select(2, self.path_of_column)
 
 
-def _coupling(ir1: o3.Irrep, ir2: o3.Irrep, ir3: o3.Irrep, sh_offset: int, sh_dim: int) -> torch.Tensor:
-    """Clebsch-Gordan block of one path as (sh_dim, d1, d3), zero outside its ``l2`` rows.
+def coupling(ir1: o3.Irrep, ir2: o3.Irrep, ir3: o3.Irrep) -> torch.Tensor:
+    """Clebsch-Gordan coefficients (d1, d2, d3) of one path, scaled so that its outputs have
+    unit variance; float64, so that float64 models are exact (cast to the input dtype when used)."""
+    return o3.wigner_3j(ir1.l, ir2.l, ir3.l, dtype=torch.float64) * math.sqrt(ir3.dim)
 
-    Built in float64 so that float64 models are exact; cast to the input dtype when used.
-    """
-    w3j = o3.wigner_3j(ir1.l, ir2.l, ir3.l, dtype=torch.float64) * math.sqrt(ir3.dim)
+
+def _coupling(ir1: o3.Irrep, ir2: o3.Irrep, ir3: o3.Irrep, sh_offset: int, sh_dim: int) -> torch.Tensor:
+    """:func:`coupling` as (sh_dim, d1, d3), zero outside the rows of its ``l2``."""
     full = torch.zeros(sh_dim, ir1.dim, ir3.dim, dtype=torch.float64)
-    full[sh_offset : sh_offset + ir2.dim] = w3j.permute(1, 0, 2)
+    full[sh_offset : sh_offset + ir2.dim] = coupling(ir1, ir2, ir3).permute(1, 0, 2)
     return full
