@@ -524,7 +524,11 @@ def main(argv: list[str] | None = None) -> None:
     except OSError as err:  # a full or read-only disk, a folder below a file, no permission
         sys.exit(_os_error_message(args.command, err))
     except KeyboardInterrupt:
-        hint = "; continue with the same command and --resume" if args.command == "train" else ""
+        hints = {
+            "train": "; continue with the same command and --resume",
+            "learn": f"; continue with se3t learn --resume {args.resume or args.output_dir or 'runs/learn'}",
+        }
+        hint = hints.get(args.command, "")
         sys.exit(f"se3t {args.command}: interrupted{hint}")
 
 

@@ -243,3 +243,25 @@ def test_walkers_side_by_side_do_not_feel_each_other(tmp_path):
     assert len(found.frames) == 2 * 4 and found.steps == 20  # 4 walkers, a snapshot every 10 steps
     for frame in found.frames:  # each snapshot is one water near the start, not the whole system
         assert len(frame) == 3 and np.abs(frame.positions - water.positions).max() < 1.0
+
+
+def test_cli_learns_from_a_settings_file_and_resumes_with_a_larger_budget(structure, tmp_path):
+    settings = tmp_path / "small.toml"
+    settings.write_text(
+        '[model]\nr_cut = 3.5\nlmax = 1\nhidden_irreps = "8x0e+4x1o"\nnum_heads = 2\nnum_layers = 1\n'
+        "[train]\nbatch_size = 2\nvalid_size = 2\nema_decay = 0.0\n"
+    )
+    out = str(tmp_path / "run")
+    flags = ["--committee", "2", "--initial-frames", "8", "--first-steps", "6", "--steps", "2"]
+    flags += ["--workers", "1", "--explore-ps", "0.01", "--validation-frames", "2", "--threshold", "0.01"]
+    flags += ["--max-calls", "12", "--output-dir", out, "--settings", str(settings)]
+    main(["learn", structure, "--reference", REFERENCE, *flags])
+    stored = json.loads((tmp_path / "run" / "settings.json").read_text())
+    assert stored["model"]["hidden_irreps"] == "8x0e+4x1o" and stored["train"]["forces_weight"] == 1000.0
+    assert json.loads((tmp_path / "run" / "card.json").read_text())["reference_calls"] == 12
+    main(["learn", "--resume", out, "--max-calls", "15"])
+    card = json.loads((tmp_path / "run" / "card.json").read_text())
+    assert card["reference_calls"] == 15 and card["stop"] == "max_calls"
+    with pytest.raises(SystemExit) as stop:
+        main(["learn", "--resume", out, "--settings", str(settings)])
+    assert "--settings" in str(stop.value.code)
