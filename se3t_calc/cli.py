@@ -29,6 +29,7 @@ from se3t_calc.cli_common import (
 from se3t_calc.cli_learn import add_learn_parser
 from se3t_calc.cli_md import add_md_parser
 from se3t_calc.config import INVARIANTS, ModelConfig
+from se3t_calc.learn.references import ReferenceFailure
 from se3t_calc.paths import check_format, check_outputs, check_run_folder
 from se3t_calc.pretrained import (
     NO_MODELS_HINT,
@@ -519,7 +520,7 @@ def main(argv: list[str] | None = None) -> None:
     retain_freed_memory()
     try:
         args.func(args)
-    except (ValueError, FileNotFoundError, BlowUpError) as err:
+    except (ValueError, FileNotFoundError, BlowUpError, ReferenceFailure) as err:
         sys.exit(f"se3t {args.command}: error: {err}")
     except OSError as err:  # a full or read-only disk, a folder below a file, no permission
         sys.exit(_os_error_message(args.command, err))

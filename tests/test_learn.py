@@ -16,7 +16,7 @@ from se3t_calc import SE3TCalculator
 from se3t_calc.cli import main
 from se3t_calc.learn.explore import Exploration, select
 from se3t_calc.learn.loop import LearningRun
-from se3t_calc.learn.references import _spin, label, make_reference
+from se3t_calc.learn.references import ReferenceFailure, _spin, label, make_reference
 from se3t_calc.learn.settings import LearnConfig
 from se3t_calc.train.data import read_structures
 
@@ -265,3 +265,14 @@ def test_cli_learns_from_a_settings_file_and_resumes_with_a_larger_budget(struct
     with pytest.raises(SystemExit) as stop:
         main(["learn", "--resume", out, "--settings", str(settings)])
     assert "--settings" in str(stop.value.code)
+
+
+def test_a_reference_that_always_fails_ends_the_run_with_a_reason(structure, tmp_path):
+    CALLS.update(fail_every=1, fail_until=10**9)
+    with pytest.raises(ReferenceFailure, match="lone H atom") as failure:  # E0 comes first
+        LearningRun.new(_config(structure, tmp_path)).run()
+    assert "SCF not converged" in str(failure.value)
+    CALLS.update(count=0, fail_every=3)  # E0 (calls 1, 2), then every third call fails
+    config = _config(structure, tmp_path / "few", max_calls=4)
+    with pytest.raises(ReferenceFailure, match="only 1 frames labelled after 4 reference calls"):
+        LearningRun.new(config).run()

@@ -36,7 +36,7 @@ from ase.io import read, write
 from se3t_calc.checkpoint import atomic_write_text
 from se3t_calc.config import ModelConfig
 from se3t_calc.learn.explore import explore, rattled, select
-from se3t_calc.learn.references import isolated_atom_energies, label, make_reference
+from se3t_calc.learn.references import ReferenceFailure, isolated_atom_energies, label, make_reference
 from se3t_calc.learn.settings import LearnConfig
 from se3t_calc.learn.training import member_pool, train_round
 from se3t_calc.learn.validate import labelled_copy, reference_md, score
@@ -134,6 +134,12 @@ class LearningRun:
             self._set_pending(frames, source="rattled", round_=0)
         while self.state["stop"] is None:
             self._label_pending()
+            if len(self.data) < 3:
+                raise ReferenceFailure(
+                    f"only {len(self.data)} frames labelled after {self.state['calls']} reference calls "
+                    f"(failures in {self.dir / 'learn.log'}); training needs at least 3: raise --max-calls "
+                    "or fix the reference"
+                )
             if not self.rounds or self.rounds[-1]["frames"] < len(self.data):
                 self._train(len(self.rounds), self.config.steps if self.rounds else self.config.first_steps)
             self.state["stop"] = self.out_of_budget()

@@ -22,7 +22,7 @@ REFERENCE_HELP = (
 )
 
 
-class ReferenceError(RuntimeError):
+class ReferenceFailure(RuntimeError):
     """A reference calculation that gave no usable result."""
 
 
@@ -112,13 +112,13 @@ class PySCFCalculator(Calculator):
     def calculate(
         self, atoms: Atoms | None = None, properties: Any = ("energy",), system_changes: Any = all_changes
     ) -> None:
-        """Energy (eV) and forces (eV/Å) of ``atoms``; :class:`ReferenceError` if the SCF fails."""
+        """Energy (eV) and forces (eV/Å) of ``atoms``; :class:`ReferenceFailure` if the SCF fails."""
         from pyscf import dft, gto
 
         super().calculate(atoms, properties, system_changes)
         assert self.atoms is not None
         if self.atoms.pbc.any():
-            raise ReferenceError("PySCFCalculator computes molecules; this structure is periodic")
+            raise ReferenceFailure("PySCFCalculator computes molecules; this structure is periodic")
         mol = gto.M(
             atom=list(zip(self.atoms.get_chemical_symbols(), self.atoms.positions, strict=True)),
             basis=self.basis,
@@ -131,7 +131,7 @@ class PySCFCalculator(Calculator):
         scf.xc, scf.conv_tol, scf.max_cycle = self.xc, self.conv_tol, self.max_cycle
         energy = scf.kernel()
         if not scf.converged:
-            raise ReferenceError(f"SCF not converged in {self.max_cycle} cycles")
+            raise ReferenceFailure(f"SCF not converged in {self.max_cycle} cycles")
         gradient = scf.nuc_grad_method().kernel()
         self.results = {"energy": float(energy) * Hartree, "forces": -np.asarray(gradient) * Hartree / Bohr}
 
@@ -177,13 +177,13 @@ def isolated_atom_energies(species: tuple[str, ...], factory: Callable[[], Calcu
 
     Raises
     ------
-    ReferenceError
+    ReferenceFailure
         The reference fails on a lone atom.
     """
     energies = {}
     for symbol in species:
         result = label(Atoms(symbol), factory())
         if isinstance(result, str):
-            raise ReferenceError(f"the reference failed on a lone {symbol} atom, needed for E0: {result}")
+            raise ReferenceFailure(f"the reference failed on a lone {symbol} atom, needed for E0: {result}")
         energies[symbol] = result[0]
     return energies
