@@ -13,7 +13,7 @@ Usage::
     python benchmarks/speed_accuracy.py runs/peers_aspirin.json \\
         --png benchmarks/figures/speed_accuracy.png
 
-``benchmarks/figures/peers_aspirin.json`` keeps the medians of the run quoted in README
+``benchmarks/figures/peers_aspirin.json`` keeps the medians of the run quoted in docs/speed.md
 and ``benchmarks/NOTES.md`` (2-core AMD EPYC, to 0.1 ms), so that the table and the
 plot can be redrawn when a model card changes without timing the peers again.
 """
