@@ -65,6 +65,7 @@ def test_pimd_with_four_beads_receives_se3t_forces(tmp_path, monkeypatch):
     finally:
         driver.kill()
         output = driver.communicate(timeout=30)[0]
+        Path(f"/tmp/ipi_{socket}").unlink(missing_ok=True)  # i-PI leaves its UNIX socket file
     assert len(structures) == NBEADS, output
     reference = calc(model)
     moved = 0.0
