@@ -276,3 +276,12 @@ def test_a_reference_that_always_fails_ends_the_run_with_a_reason(structure, tmp
     config = _config(structure, tmp_path / "few", max_calls=4)
     with pytest.raises(ReferenceFailure, match="only 1 frames labelled after 4 reference calls"):
         LearningRun.new(config).run()
+
+
+def test_a_reference_module_in_the_working_folder_is_found(tmp_path, monkeypatch):
+    (tmp_path / "my_reference_here.py").write_text(
+        "from ase.calculators.emt import EMT\n\ndef make():\n    return EMT()\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.path", [p for p in __import__("sys").path if p not in ("", str(tmp_path))])
+    assert isinstance(make_reference("my_reference_here:make")(), EMT)

@@ -40,13 +40,14 @@ class Exploration:
     sigma : np.ndarray, shape (F,)
         Largest per-atom force uncertainty of each snapshot, eV/Å.
     steps : int
-        MD steps run, over all restarts.
+        MD steps run (the walkers move together).
     stops : list of str
         Why trajectories ended early (uncertainty far above the threshold, collapse).
     ends : list of int
         Index of the last snapshot of each trajectory that ended early.
     trajectory : np.ndarray, shape (F,)
-        Which trajectory (0, 1, ...) each snapshot belongs to.
+        Which trajectory (0, 1, ...) each snapshot belongs to; a walker that starts
+        again begins a new one.
     """
 
     frames: list[Atoms]
@@ -57,7 +58,7 @@ class Exploration:
     trajectory: np.ndarray
 
     def converged(self, threshold: float, planned: int) -> bool:
-        """Whether one trajectory of ``planned`` steps stayed below ``threshold`` throughout."""
+        """Whether the walkers ran ``planned`` steps, none ending early, all below ``threshold``."""
         return not self.stops and self.steps >= planned and bool((self.sigma <= threshold).all())
 
 

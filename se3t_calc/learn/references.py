@@ -8,6 +8,8 @@ result) into a reason, so that a learning run skips the frame and goes on.
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -33,7 +35,8 @@ def make_reference(spec: str) -> Callable[[], Calculator]:
     ----------
     spec : str
         ``"xtb"``, ``"pyscf:XC/BASIS"`` or ``"module:function"`` (the function is called
-        without arguments and returns an ASE calculator).
+        without arguments and returns an ASE calculator; the module is imported from
+        the installed packages or the working folder).
 
     Returns
     -------
@@ -59,6 +62,8 @@ def make_reference(spec: str) -> Callable[[], Calculator]:
     module, _, name = spec.partition(":")
     if not module or not name:
         raise ValueError(f"--reference {spec}: unknown; use {REFERENCE_HELP}")
+    if os.getcwd() not in sys.path:  # a module file in the working folder, as `python -m` finds it
+        sys.path.insert(0, os.getcwd())
     try:
         factory = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as err:
