@@ -243,6 +243,11 @@ def test_walkers_side_by_side_do_not_feel_each_other(tmp_path):
     assert len(found.frames) == 2 * 4 and found.steps == 20  # 4 walkers, a snapshot every 10 steps
     for frame in found.frames:  # each snapshot is one water near the start, not the whole system
         assert len(frame) == 3 and np.abs(frame.positions - water.positions).max() < 1.0
+    assert len(found.walkers) == 4 and np.abs(found.walkers[0].get_momenta()).max() > 0
+    settings = dict(temperature_K=300, threshold=10, wanted=5, seed=1, cutoff=3.5)
+    going_on = explore(water, committee, steps=1, resume=found.walkers, **settings)
+    for before, after in zip(found.walkers, going_on.walkers, strict=True):  # a step on from where they were
+        assert 0 < np.abs(after.positions - before.positions).max() < 0.05
 
 
 def test_cli_learns_from_a_settings_file_and_resumes_with_a_larger_budget(structure, tmp_path):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from ase import Atoms, units
@@ -48,6 +48,8 @@ class Exploration:
     trajectory : np.ndarray, shape (F,)
         Which trajectory (0, 1, ...) each snapshot belongs to; a walker that starts
         again begins a new one.
+    walkers : list of ase.Atoms
+        Where each walker ended, with its momenta: the start of the next exploration.
     """
 
     frames: list[Atoms]
@@ -56,6 +58,7 @@ class Exploration:
     stops: list[str]
     ends: list[int]
     trajectory: np.ndarray
+    walkers: list[Atoms] = field(default_factory=list)
 
     def converged(self, threshold: float, planned: int) -> bool:
         """Whether the walkers ran ``planned`` steps, none ending early, all below ``threshold``."""
@@ -73,6 +76,7 @@ def explore(
     seed: int,
     cutoff: float,
     walkers: int = 4,
+    resume: list[Atoms] | None = None,
     timestep_fs: float = 0.5,
     stride: int = 10,
     stop_factor: float = 5.0,
@@ -85,7 +89,9 @@ def explore(
     atom's uncertainty exceeds ``stop_factor`` x ``threshold`` (it has left what the
     committee knows; the snapshots before are the informative ones) or atoms collapse;
     it then starts again from ``atoms`` in place, with new velocities. The MD runs
-    ``steps`` steps or until ``wanted`` snapshots exceed the threshold.
+    ``steps`` steps or until ``wanted`` snapshots exceed the threshold. With ``resume``
+    (the ``walkers`` of an earlier exploration) the walkers go on from where they were,
+    so that round after round they reach further from the start.
 
     Parameters
     ----------
@@ -98,14 +104,25 @@ def explore(
     cutoff : float
         The model's cutoff radius, Å.
     walkers : int
+    resume : list of ase.Atoms, optional
+        Positions and momenta of each walker (:attr:`Exploration.walkers`).
     """
     count = 1 if atoms.pbc.any() else walkers
     system, offsets = _side_by_side(atoms, count, cutoff)
     system.calc = calculator
     parts = [slice(k * len(atoms), (k + 1) * len(atoms)) for k in range(count)]
     rng = np.random.default_rng(seed)
-    dyn = make_dynamics(system, "langevin", timestep_fs=timestep_fs, temperature_K=temperature_K, seed=seed)
-    found = Exploration([], np.zeros(0), 0, [], [], np.zeros(0, dtype=int))
+    going_on = resume is not None and len(resume) == count
+    if going_on:
+        assert resume is not None
+        moved = [walker.positions + offset for walker, offset in zip(resume, offsets, strict=True)]
+        system.positions = np.concatenate(moved)
+        system.set_momenta(np.concatenate([walker.get_momenta() for walker in resume]))
+    dyn = make_dynamics(
+        system, "langevin", timestep_fs=timestep_fs, temperature_K=temperature_K, seed=seed,
+        initial_temperature_K=0.0 if going_on else None,
+    )  # fmt: skip
+    found = Exploration([], np.zeros(0), 0, [], [], np.zeros(0, dtype=int), [])
     sigma: list[float] = []
     trajectory: list[int] = []
     runs = list(range(count))
@@ -130,6 +147,10 @@ def explore(
         if sum(value > threshold for value in sigma) >= wanted:
             break
     found.sigma, found.trajectory, found.steps = np.array(sigma), np.array(trajectory, dtype=int), dyn.nsteps
+    for k, part in enumerate(parts):
+        walker = Atoms(atoms.numbers, system.positions[part] - offsets[k], cell=atoms.cell, pbc=atoms.pbc)
+        walker.set_momenta(system.get_momenta()[part])
+        found.walkers.append(walker)
     return found
 
 

@@ -8,6 +8,7 @@ continues with ``resume`` and loses no labelled frame::
     isolated_atoms.xyz   E0 of every element from the reference
     data.xyz             every labelled frame (extxyz, readable by ``se3t train``)
     pending.xyz          frames chosen but not yet labelled
+    walkers.xyz          where the exploration MD's walkers are, with their momenta
     rounds.json          one record per round
     round_K/member_M/    training runs; round_K/member_M.pt their best models
     member_M.pt          the committee of the last round: ``SE3TCalculator(folder)``
@@ -277,8 +278,10 @@ class LearningRun:
             seed=config.seed + 1000 * (self.state["explorations"] + 1),
             cutoff=float(config.model.get("r_cut", ModelConfig.r_cut)),
             walkers=config.walkers,
+            resume=_read_frames(self.dir / "walkers.xyz") or None,
             timestep_fs=config.timestep_fs,
         )
+        _write_frames(self.dir / "walkers.xyz", found.walkers)
         self.state["explorations"] += 1
         record = self.rounds[-1]
         record.update(
