@@ -89,7 +89,8 @@ def explore(
     atom's uncertainty exceeds ``stop_factor`` x ``threshold`` (it has left what the
     committee knows; the snapshots before are the informative ones) or atoms collapse;
     it then starts again from ``atoms`` in place, with new velocities. The MD runs
-    ``steps`` steps or until ``wanted`` snapshots exceed the threshold. With ``resume``
+    ``steps`` steps, or a fifth of them once ``wanted`` snapshots exceed the threshold
+    (so that the walkers move on and the choice is among many). With ``resume``
     (the ``walkers`` of an earlier exploration) the walkers go on from where they were,
     so that round after round they reach further from the start.
 
@@ -144,7 +145,7 @@ def explore(
                 runs[k] = max(runs) + 1
             elif count > 1:
                 _stop_drift(system, part)
-        if sum(value > threshold for value in sigma) >= wanted:
+        if dyn.nsteps >= steps // 5 and sum(value > threshold for value in sigma) >= wanted:
             break
     found.sigma, found.trajectory, found.steps = np.array(sigma), np.array(trajectory, dtype=int), dyn.nsteps
     for k, part in enumerate(parts):
