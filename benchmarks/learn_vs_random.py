@@ -85,7 +85,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1500, help="optimiser steps per model")
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--plot-only", action="store_true", help="redraw from RUN/learn_vs_random.json")
     args = parser.parse_args()
+    if args.plot_only:
+        rows = json.loads((args.run / "learn_vs_random.json").read_text())
+        temperatures = [k for k in rows[0] if k.endswith("K")]
+        table(rows, temperatures)
+        figure(rows, temperatures, args.run.name)
+        return
     torch.set_num_threads(args.threads)
     config = LearnConfig(**json.loads((args.run / "settings.json").read_text()))
     learned = read(args.run / "data.xyz", ":")
@@ -123,28 +130,27 @@ def table(rows: list[dict], temperatures: list[str]) -> None:
 
 
 def figure(rows: list[dict], temperatures: list[str], name: str) -> None:
+    """Force MAE against labelled frames, one panel per validation temperature."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullLocator
 
+    counts = sorted({r["frames"] for r in rows})
+    labels = {"learn": "frames chosen by se3t learn", "random": "random frames of a reference MD"}
     fig, axes = plt.subplots(1, len(temperatures), figsize=(5 * len(temperatures), 3.8), squeeze=False)
     for ax, t in zip(axes[0], temperatures, strict=True):
         for method, style in (("learn", "o-"), ("random", "s--")):
-            counts = sorted({r["frames"] for r in rows})
-            means = [
-                np.mean([r[t] for r in rows if r["frames"] == n and r["method"] == method]) for n in counts
-            ]
-            ax.loglog(
-                counts,
-                means,
-                style,
-                label=f"{method} ({'se3t learn' if method == 'learn' else 'reference MD'})",
-            )
-        ax.set_title(f"{name}: independent reference MD at {t}")
-        ax.set_xlabel("labelled frames (reference calls)")
+            mine = [r for r in rows if r["method"] == method]
+            means = [np.mean([r[t] for r in mine if r["frames"] == n]) for n in counts]
+            ax.loglog(counts, means, style, label=labels[method])
+        ax.set_xticks(counts, [str(n) for n in counts])
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_title(f"{name}: reference MD at {t}", fontsize=10)
+        ax.set_xlabel("labelled frames")
         ax.set_ylabel("force MAE (meV/Å)")
-        ax.grid(alpha=0.3, which="both")
+        ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
     FIGURE.parent.mkdir(exist_ok=True)
