@@ -290,3 +290,11 @@ def test_a_reference_module_in_the_working_folder_is_found(tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr("sys.path", [p for p in __import__("sys").path if p not in ("", str(tmp_path))])
     assert isinstance(make_reference("my_reference_here:make")(), EMT)
+
+
+def test_a_new_run_refuses_a_folder_with_files_it_would_replace(tmp_path):
+    write(tmp_path / "data.xyz", molecule("H2O"))  # the user's data, and the structure to learn from
+    config = LearnConfig(structure=str(tmp_path / "data.xyz"), output_dir=str(tmp_path), **TINY)
+    with pytest.raises(ValueError, match=r"holds data\.xyz, which a learning run would replace"):
+        LearningRun.new(config)
+    assert len(read(tmp_path / "data.xyz", ":")) == 1

@@ -44,6 +44,11 @@ from se3t_calc.learn.validate import labelled_copy, reference_md, score
 from se3t_calc.train.config import parse_duration
 from se3t_calc.train.data import read_structure
 
+# the files a run writes into its folder (besides member_*.pt and round_K/)
+RUN_FILES = ("settings.json", "state.json", "start.xyz", "isolated_atoms.xyz", "data.xyz", "pending.xyz",
+             "walkers.xyz", "rounds.json", "validation.json", "card.json", "learn.log",
+             "learning_curve.png")  # fmt: skip
+
 
 class LearningRun:
     """One ``se3t learn`` run folder: its settings, state and data.
@@ -75,9 +80,15 @@ class LearningRun:
     @classmethod
     def new(cls, config: LearnConfig) -> LearningRun:
         """A run in a folder that holds none yet."""
-        if (Path(config.output_dir) / "settings.json").is_file():
-            folder = config.output_dir
+        folder = Path(config.output_dir)
+        if (folder / "settings.json").is_file():
             raise ValueError(f"{folder} already holds a learning run; continue it with --resume {folder}")
+        taken = sorted(p.name for p in folder.glob("*") if p.name in RUN_FILES or p.match("member_*.pt"))
+        if taken:
+            raise ValueError(
+                f"{folder} holds {', '.join(taken)}, which a learning run would replace: "
+                "choose another --output-dir"
+            )
         return cls(config)
 
     @classmethod
