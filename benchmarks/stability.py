@@ -26,7 +26,7 @@ import numpy as np
 from ase.build import bulk
 
 from se3t_calc import SE3TCalculator
-from se3t_calc.analysis import bond_lengths, bonded_pairs, energy_drift
+from se3t_calc.analysis import bond_lengths, covalent_bonds, energy_drift
 from se3t_calc.dynamics import make_dynamics
 from se3t_calc.train.data import read_structures
 
@@ -35,8 +35,8 @@ RMD17 = Path(__file__).resolve().parents[2] / "shared" / "data" / "rmd17"
 
 def langevin(atoms, args: argparse.Namespace) -> dict:
     """Langevin run with NaN and bond checks; returns its summary."""
-    pairs = bonded_pairs(atoms)
-    reference = bond_lengths(atoms.positions, pairs)
+    pairs = covalent_bonds(atoms)
+    reference = bond_lengths(atoms, pairs)
     dyn = make_dynamics(
         atoms, "langevin", timestep_fs=args.timestep_fs, temperature_K=args.temperature_K, seed=args.seed
     )
@@ -46,7 +46,7 @@ def langevin(atoms, args: argparse.Namespace) -> dict:
         energy = atoms.get_potential_energy()
         if not (np.isfinite(atoms.positions).all() and np.isfinite(energy)):
             raise FloatingPointError(f"non-finite positions or energy at step {dyn.nsteps}")
-        ratios = bond_lengths(atoms.positions, pairs) / reference
+        ratios = bond_lengths(atoms, pairs) / reference
         worst["max_ratio"] = max(worst["max_ratio"], float(ratios.max()))
         worst["min_ratio"] = min(worst["min_ratio"], float(ratios.min()))
         worst["temperatures"].append(atoms.get_temperature())

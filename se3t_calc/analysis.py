@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 from ase import Atoms
 from ase.data import covalent_radii
+from ase.geometry import find_mic
+
+from se3t_calc.neighbors import neighbor_list
 
 
 def energy_drift(time_ps: np.ndarray, total_energy_eV: np.ndarray, num_atoms: int) -> tuple[float, float]:
@@ -34,15 +37,14 @@ def energy_drift(time_ps: np.ndarray, total_energy_eV: np.ndarray, num_atoms: in
     return float(slope), rms
 
 
-def bonded_pairs(atoms: Atoms, tolerance: float = 1.2) -> np.ndarray:
-    """Covalently bonded pairs of a (molecular) reference structure.
+def covalent_bonds(atoms: Atoms, tolerance: float = 1.2) -> np.ndarray:
+    """Pairs closer than ``tolerance`` times the sum of their covalent radii (minimum image).
 
     Parameters
     ----------
     atoms : ase.Atoms
-        Reference geometry, without periodic boundaries.
+        Reference geometry, periodic or not.
     tolerance : float
-        Pairs closer than ``tolerance`` times the sum of covalent radii are bonded.
 
     Returns
     -------
@@ -50,24 +52,27 @@ def bonded_pairs(atoms: Atoms, tolerance: float = 1.2) -> np.ndarray:
         Atom indices ``i < j`` of each bond.
     """
     radii = covalent_radii[atoms.numbers]
-    dist = atoms.get_all_distances()
-    i, j = np.nonzero(np.triu(dist < tolerance * (radii[:, None] + radii[None, :]), k=1))
-    return np.stack([i, j], axis=1)
+    i, j, shifts = neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc, 2 * tolerance * radii.max())
+    length = np.linalg.norm(atoms.positions[j] - atoms.positions[i] + shifts @ atoms.cell.array, axis=1)
+    bonded = (i < j) & (length < tolerance * (radii[i] + radii[j]))
+    return np.unique(np.stack([i[bonded], j[bonded]], axis=1), axis=0).reshape(-1, 2)
 
 
-def bond_lengths(positions: np.ndarray, pairs: np.ndarray) -> np.ndarray:
-    """Lengths of the given bonds in one frame.
+def bond_lengths(atoms: Atoms, pairs: np.ndarray) -> np.ndarray:
+    """Lengths of the given bonds in the current geometry (minimum image).
 
     Parameters
     ----------
-    positions : np.ndarray, shape (N, 3)
-        Å.
+    atoms : ase.Atoms
     pairs : np.ndarray, shape (B, 2)
-        From :func:`bonded_pairs`.
+        From :func:`covalent_bonds`.
 
     Returns
     -------
     np.ndarray, shape (B,)
         Å.
     """
-    return np.linalg.norm(positions[pairs[:, 1]] - positions[pairs[:, 0]], axis=1)
+    vectors = atoms.positions[pairs[:, 1]] - atoms.positions[pairs[:, 0]]
+    if atoms.pbc.any():
+        vectors, _ = find_mic(vectors, atoms.cell, atoms.pbc)
+    return np.linalg.norm(vectors, axis=1)

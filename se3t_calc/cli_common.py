@@ -15,7 +15,7 @@ from se3t_calc.pretrained import model_location
 
 def read_inputs(args: argparse.Namespace) -> Any:
     """Check that the model and structure files exist; return the structure's first frame."""
-    from se3t_calc.train.data import read_structure
+    from se3t_calc.structures import read_structure
 
     model_location(args.model)
     return read_structure(args.structure)

@@ -7,8 +7,8 @@ import warnings
 import numpy as np
 from ase import Atoms
 from ase.data import covalent_radii
-from ase.geometry import find_mic
 
+from se3t_calc.analysis import bond_lengths, covalent_bonds
 from se3t_calc.neighbors import neighbor_list
 
 
@@ -93,7 +93,7 @@ class MDSafetyCheck:
         self.energy_tolerance = energy_tolerance_meV_per_atom
         self.had_neighbour = self._neighbour_counts() > 0
         self.bonds = covalent_bonds(atoms, bond_tolerance)
-        self.bond_lengths = self._bond_lengths()
+        self.start_lengths = bond_lengths(self.atoms, self.bonds)
         self.start_energy: float | None = None
 
     def __call__(self) -> None:
@@ -156,7 +156,7 @@ class MDSafetyCheck:
     def _bonds(self) -> str | None:
         if self.bond_factor is None or not len(self.bonds):
             return None
-        ratio = self._bond_lengths() / self.bond_lengths
+        ratio = bond_lengths(self.atoms, self.bonds) / self.start_lengths
         worst = int(np.argmax(ratio))
         if ratio[worst] <= self.bond_factor:
             return None
@@ -164,7 +164,7 @@ class MDSafetyCheck:
         symbols = self.atoms.get_chemical_symbols()
         return (
             f"bond {i}-{j} ({symbols[i]}-{symbols[j]}) stretched to {ratio[worst]:.2f} times its "
-            f"starting length {self.bond_lengths[worst]:.3f} Å (limit {self.bond_factor})"
+            f"starting length {self.start_lengths[worst]:.3f} Å (limit {self.bond_factor})"
         )
 
     def _temperature(self) -> str | None:
@@ -191,12 +191,6 @@ class MDSafetyCheck:
         a = self.atoms
         i, _, _ = neighbor_list(a.positions, a.cell.array, a.pbc, self.cutoff)
         return np.bincount(i, minlength=len(a))
-
-    def _bond_lengths(self) -> np.ndarray:
-        vectors = self.atoms.positions[self.bonds[:, 1]] - self.atoms.positions[self.bonds[:, 0]]
-        if self.atoms.pbc.any():
-            vectors, _ = find_mic(vectors, self.atoms.cell, self.atoms.pbc)
-        return np.linalg.norm(vectors, axis=1)
 
 
 class UncertaintyWarning(UserWarning):
@@ -226,23 +220,3 @@ def closest_overlap(atoms: Atoms, factor: float) -> str | None:
         f"atoms {i[k]} ({symbols[i[k]]}) and {j[k]} ({symbols[j[k]]}) are {length[k]:.3f} Å apart, "
         f"{ratio[k]:.2f} times their covalent bond length (limit {factor})"
     )
-
-
-def covalent_bonds(atoms: Atoms, tolerance: float = 1.2) -> np.ndarray:
-    """Pairs closer than ``tolerance`` times the sum of their covalent radii (minimum image).
-
-    Parameters
-    ----------
-    atoms : ase.Atoms
-    tolerance : float
-
-    Returns
-    -------
-    np.ndarray, shape (B, 2), int
-        Atom indices ``i < j`` of each bond.
-    """
-    radii = covalent_radii[atoms.numbers]
-    i, j, shifts = neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc, 2 * tolerance * radii.max())
-    length = np.linalg.norm(atoms.positions[j] - atoms.positions[i] + shifts @ atoms.cell.array, axis=1)
-    bonded = (i < j) & (length < tolerance * (radii[i] + radii[j]))
-    return np.unique(np.stack([i[bonded], j[bonded]], axis=1), axis=0).reshape(-1, 2)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from helpers import ethanol
 
-from se3t_calc.analysis import bond_lengths, bonded_pairs, energy_drift
+from se3t_calc.analysis import bond_lengths, covalent_bonds, energy_drift
 from se3t_calc.dynamics import make_dynamics
 
 
@@ -22,13 +22,13 @@ def test_energy_drift_recovers_slope_and_fluctuation():
         energy_drift(t[:2], etot[:2], n)
 
 
-def test_bonded_pairs_of_ethanol():
+def test_covalent_bonds_of_ethanol():
     atoms = ethanol()
-    pairs = bonded_pairs(atoms)
+    pairs = covalent_bonds(atoms)
     symbols = atoms.get_chemical_symbols()
     kinds = Counter("".join(sorted(symbols[i] + symbols[j])) for i, j in pairs)
     assert kinds == {"CH": 5, "CC": 1, "CO": 1, "HO": 1}
-    lengths = bond_lengths(atoms.positions, pairs)
+    lengths = bond_lengths(atoms, pairs)
     assert np.all((lengths > 0.9) & (lengths < 1.6))
 
 

@@ -9,8 +9,9 @@ from helpers import DATA, small_model
 from se3t_calc import keys
 from se3t_calc.derivatives import energy_and_derivatives
 from se3t_calc.train.compiled import CompiledDerivatives
-from se3t_calc.train.data import LabeledStructure, read_structures
+from se3t_calc.train.data import read_structures
 from se3t_calc.train.dataset import GraphDataset, batch_tensors
+from se3t_calc.train.labels import LabeledStructure
 from se3t_calc.train.loss import loss_terms, weighted_total
 
 pytestmark = pytest.mark.slow  # each new graph compiles for about a minute on 2 cores

@@ -91,10 +91,10 @@ def test_forces_of_the_wrong_shape(tmp_path):
     atoms.arrays["f_ref"] = np.zeros((3, 3))
     path = _write_frames(tmp_path / "shape.xyz", [atoms])
     (structure,) = read_structures(path, energy_key="energy_ref", forces_key="f_ref")
-    from se3t_calc.train.data import _checked
+    from se3t_calc.train.labels import checked_labels
 
     with pytest.raises(ValueError, match=r"x, frame 0: forces have shape \(2, 3\), expected \(3, 3\)"):
-        _checked(structure.atoms, -1.0, np.zeros((2, 3)), None, "x, frame 0")
+        checked_labels(structure.atoms, -1.0, np.zeros((2, 3)), None, "x, frame 0")
 
 
 def test_missing_file_and_unknown_element(tmp_path):

@@ -7,8 +7,9 @@ import pytest
 from ase.io import read
 from helpers import calc, ethanol, small_model
 
+from se3t_calc.analysis import covalent_bonds
 from se3t_calc.cli import main
-from se3t_calc.safety import BlowUpError, MDSafetyCheck, covalent_bonds
+from se3t_calc.safety import BlowUpError, MDSafetyCheck
 
 ETHANOL = str(Path(__file__).parents[1] / "examples" / "structures" / "ethanol.xyz")
 

@@ -41,8 +41,8 @@ from se3t_calc.learn.references import ReferenceFailure, isolated_atom_energies,
 from se3t_calc.learn.settings import LearnConfig
 from se3t_calc.learn.training import member_pool, train_round
 from se3t_calc.learn.validate import labelled_copy, reference_md, score
+from se3t_calc.structures import read_structure
 from se3t_calc.train.config import parse_duration
-from se3t_calc.train.data import read_structure
 
 # the files a run writes into its folder (besides member_*.pt and round_K/)
 RUN_FILES = ("settings.json", "state.json", "start.xyz", "isolated_atoms.xyz", "data.xyz", "pending.xyz",

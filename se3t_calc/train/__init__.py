@@ -4,9 +4,10 @@ Imported by the command line and by users' scripts, never by the calculator.
 """
 
 from se3t_calc.train.config import TrainConfig, read_config_file
-from se3t_calc.train.data import LabeledStructure, read_structures
+from se3t_calc.train.data import read_structures
 from se3t_calc.train.dataset import GraphDataset
 from se3t_calc.train.evaluate import evaluate
+from se3t_calc.train.labels import LabeledStructure
 from se3t_calc.train.metrics import ErrorAccumulator, format_table
 from se3t_calc.train.trainer import train
 

@@ -6,41 +6,18 @@ import hashlib
 import os
 import warnings
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from ase import Atoms
 from ase.io import read
 
+from se3t_calc.train.labels import LabeledStructure, checked_labels, full_stress
+from se3t_calc.train.mlearn import read_mlearn
+
 # eV per kcal/mol, as documented with the rMD17 data (ase.units' CODATA 2014 differs by 3e-7)
 KCAL_MOL = 0.0433641153
 _RMD17_KEYS = ("nuclear_charges", "coords", "energies", "forces")
-
-
-@dataclass
-class LabeledStructure:
-    """One structure with its reference labels (eV, Å).
-
-    Attributes
-    ----------
-    atoms : ase.Atoms
-    energy : float
-        Total energy, eV.
-    forces : np.ndarray or None, shape (N, 3)
-        eV/Å; None only for data read with ``require_forces=False``.
-    stress : np.ndarray or None, shape (3, 3)
-        eV/Å^3 (ASE's sign: positive under tension), or None; always None for a structure
-        that is not periodic in all three directions.
-    source : str
-        ``"file, frame k"``, used in error messages.
-    """
-
-    atoms: Atoms
-    energy: float
-    forces: np.ndarray | None
-    stress: np.ndarray | None
-    source: str
 
 
 def read_structures(
@@ -79,8 +56,6 @@ def read_structures(
     if path.suffix == ".npz":
         return read_rmd17(path)
     if path.suffix == ".json":
-        from se3t_calc.train.mlearn import read_mlearn
-
         return read_mlearn(path)
     try:
         frames = read(path, index=":")
@@ -138,40 +113,6 @@ def file_sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def read_structure(path: str | os.PathLike, index: int = 0) -> Atoms:
-    """One structure, without labels, from an rMD17 ``.npz``, an mlearn ``.json`` or any file
-    ``ase.io.read`` reads.
-
-    Raises
-    ------
-    FileNotFoundError
-        No such file.
-    ValueError
-        The file cannot be read; the message names it and the accepted formats.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"structure file not found: {path}")
-    if path.suffix == ".npz":
-        with np.load(path) as npz:
-            if not {"nuclear_charges", "coords"} <= set(npz.files):
-                raise ValueError(f"{path}: an .npz needs rMD17's nuclear_charges and coords; has {npz.files}")
-            return Atoms(numbers=npz["nuclear_charges"].astype(int), positions=npz["coords"][index])
-    if path.suffix == ".json":
-        from se3t_calc.train.mlearn import read_mlearn
-
-        return read_mlearn(path)[index].atoms
-    try:
-        atoms = read(path, index=index)
-    except Exception as err:  # ase raises many types for unreadable files
-        raise ValueError(
-            f"{path}: cannot read it ({type(err).__name__}: {err}); structures are read from rMD17 "
-            ".npz files and any format ase.io.read knows (extxyz, xyz, traj, cif, pdb, POSCAR, ...)"
-        ) from err
-    assert isinstance(atoms, Atoms)
-    return atoms
-
-
 def read_rmd17(path: str | os.PathLike) -> list[LabeledStructure]:
     """rMD17 npz (``nuclear_charges``, ``coords`` Å, ``energies``/``forces`` kcal/mol) -> eV."""
     with np.load(path) as npz:
@@ -192,7 +133,7 @@ def read_rmd17(path: str | os.PathLike) -> list[LabeledStructure]:
     for k in range(len(coords)):
         source = f"{path}, frame {k}"
         atoms = Atoms(numbers=numbers, positions=coords[k])
-        out.append(_checked(atoms, float(energies[k]), forces[k], None, source))
+        out.append(checked_labels(atoms, float(energies[k]), forces[k], None, source))
     return out
 
 
@@ -211,7 +152,7 @@ def _labeled(
     except (TypeError, ValueError):
         raise ValueError(f"{source}: energy {energy_key!r} is not one number") from None
     atoms = Atoms(atoms.numbers, atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
-    return _checked(atoms, energy, forces, stress, source)
+    return checked_labels(atoms, energy, forces, stress, source)
 
 
 def _stress_label(atoms: Atoms, source: str, key: str, notes: Counter[str]) -> np.ndarray | None:
@@ -227,9 +168,9 @@ def _stress_label(atoms: Atoms, source: str, key: str, notes: Counter[str]) -> n
         notes["not periodic"] += 1
         return None
     if stress is not None:
-        return _full_stress(np.asarray(stress, dtype=np.float64), source)
+        return full_stress(np.asarray(stress, dtype=np.float64), source)
     notes["virial"] += 1
-    return -_full_stress(np.asarray(virial, dtype=np.float64), source, "virial") / abs(atoms.cell.volume)
+    return -full_stress(np.asarray(virial, dtype=np.float64), source, "virial") / abs(atoms.cell.volume)
 
 
 def _lookup(atoms: Atoms, key: str, table: dict) -> object | None:
@@ -245,38 +186,3 @@ def _available(atoms: Atoms) -> str:
     return (
         f"found info keys {sorted(atoms.info)}, array keys {sorted(atoms.arrays)}, calculator results {calc}"
     )
-
-
-def _checked(
-    atoms: Atoms, energy: float, forces: object, stress: object | None, source: str
-) -> LabeledStructure:
-    n = len(atoms)
-    if n == 0:
-        raise ValueError(f"{source}: empty structure")
-    if not np.isfinite(atoms.positions).all():
-        raise ValueError(f"{source}: non-finite positions")
-    if not np.isfinite(energy):
-        raise ValueError(f"{source}: energy is {energy}")
-    if forces is not None:
-        forces = np.asarray(forces, dtype=np.float64)
-        if forces.shape != (n, 3):
-            raise ValueError(f"{source}: forces have shape {forces.shape}, expected ({n}, 3) for {n} atoms")
-        if not np.isfinite(forces).all():
-            raise ValueError(f"{source}: non-finite forces")
-    if stress is not None:
-        stress = _full_stress(np.asarray(stress, dtype=np.float64), source)
-    return LabeledStructure(atoms, energy, forces, stress, source)
-
-
-def _full_stress(stress: np.ndarray, source: str, name: str = "stress") -> np.ndarray:
-    """Voigt (6,) xx yy zz yz xz xy or (3, 3) / (9,) -> (3, 3)."""
-    if stress.shape == (6,):
-        xx, yy, zz, yz, xz, xy = stress
-        stress = np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]])
-    elif stress.size == 9:
-        stress = stress.reshape(3, 3)
-    else:
-        raise ValueError(f"{source}: {name} has shape {stress.shape}, expected (6,), (9,) or (3, 3)")
-    if not np.isfinite(stress).all():
-        raise ValueError(f"{source}: non-finite {name}")
-    return stress

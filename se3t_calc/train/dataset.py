@@ -12,7 +12,7 @@ import torch
 from se3t_calc import keys
 from se3t_calc.graph import check_atoms, concatenate, species_indices, structure_arrays, to_tensors
 from se3t_calc.neighbors import neighbor_list
-from se3t_calc.train.data import LabeledStructure
+from se3t_calc.train.labels import LabeledStructure
 
 
 class GraphDataset:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms, units
 
-from se3t_calc.train.data import LabeledStructure, _checked
+from se3t_calc.train.labels import LabeledStructure, checked_labels
 
 KBAR = 1e3 * units.bar  # eV/Å^3 per kBar
 # (row, column) of each of the six numbers of ``virial_stress``, per element of the file
@@ -108,4 +108,4 @@ def _record(record: object, source: str) -> LabeledStructure:
         stress = None if virial_stress is None else mlearn_stress(virial_stress, element)
     except ValueError as err:
         raise ValueError(f"{source}: {err}") from None
-    return _checked(atoms, energy, forces, stress, source)
+    return checked_labels(atoms, energy, forces, stress, source)

@@ -11,8 +11,9 @@ import numpy as np
 from ase.data import chemical_symbols
 
 from se3t_calc.train.config import TrainConfig
-from se3t_calc.train.data import LabeledStructure, read_structures
+from se3t_calc.train.data import read_structures
 from se3t_calc.train.dataset import GraphDataset, random_split
+from se3t_calc.train.labels import LabeledStructure
 from se3t_calc.train.statistics import (
     average_num_neighbors,
     energy_scale_shift,
