@@ -1,7 +1,5 @@
 """se3t_calc: an SE(3)-equivariant attention interatomic potential for ASE."""
 
-__version__ = "0.1.0"
-
 from se3t_calc.allocator import retain_freed_memory
 from se3t_calc.calculator import SE3TCalculator
 from se3t_calc.checkpoint import ModelFileError, load_model, save_model
@@ -10,6 +8,7 @@ from se3t_calc.derivatives import energy_and_derivatives
 from se3t_calc.graph import atoms_to_graph
 from se3t_calc.model import SE3TModel
 from se3t_calc.safety import BlowUpError, MDSafetyCheck
+from se3t_calc.version import __version__
 
 __all__ = [
     "BlowUpError",

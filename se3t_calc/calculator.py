@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import threading
 from typing import Any
 
@@ -15,7 +14,7 @@ from ase.calculators.calculator import Calculator, PropertyNotImplementedError, 
 from se3t_calc.committee import Committee
 from se3t_calc.graph import check_atoms, species_indices
 from se3t_calc.neighbors import SkinNeighborList
-from se3t_calc.padding import EdgeBuckets, atom_arrays, edge_array
+from se3t_calc.padding import EdgeBuckets, atom_arrays, pack_edges
 from se3t_calc.runtime import Models, load_for_inference, resolve_device, resolve_dtype
 from se3t_calc.tensor_path import COMPILE_MODES, TensorPath, unpack_results
 
@@ -130,11 +129,6 @@ class SE3TCalculator(Calculator):
         self._stress = False
         self._loaded: dict[str, np.ndarray] = {}
 
-    @classmethod
-    def from_file(cls, path: str | os.PathLike, **kwargs: Any) -> SE3TCalculator:
-        """Load a model file; keyword arguments as for the constructor."""
-        return cls(path, **kwargs)
-
     def __getstate__(self) -> dict[str, Any]:
         """For copy and pickle: all but the lock (which cannot be copied; a copy gets its own)."""
         state = self.__dict__.copy()
@@ -190,20 +184,20 @@ class SE3TCalculator(Calculator):
         check_atoms(atoms)
         species = species_indices(atoms.numbers, self.species)  # fails before any list is built
         pairs, rebuilt = self.neighbors.update(atoms.positions, atoms.cell.array, atoms.pbc, atoms.numbers)
-        ghost = self.model.config.r_cut if self.pad_edges else None
-        self._load_structure(atoms, species, ghost)
+        pad_cutoff = self.model.config.r_cut if self.pad_edges else None
+        self._load_structure(atoms, species, pad_cutoff)
         if rebuilt:  # always on the first call
             capacity = self.buckets.fit(len(pairs[0])) if self.pad_edges else None
-            self.tensor_path.load_edges(edge_array(pairs, len(atoms), capacity))
+            self.tensor_path.load_edges(pack_edges(pairs, len(atoms), capacity))
         self.tensor_path.load_positions(atoms.positions)
 
-    def _load_structure(self, atoms: Atoms, species: np.ndarray, ghost: float | None) -> None:
+    def _load_structure(self, atoms: Atoms, species: np.ndarray, pad_cutoff: float | None) -> None:
         """Upload species, batch and cell when they differ from those on the device."""
         cell = atoms.cell.array
         new_atoms = not _same(self._loaded.get("species"), species)
         if not new_atoms and _same(self._loaded.get("cell"), cell):
             return
-        species_padded, batch, cells = atom_arrays(species, cell, ghost=ghost)
+        species_padded, batch, cells = atom_arrays(species, cell, pad_cutoff=pad_cutoff)
         if new_atoms:
             self.tensor_path.load_atoms(species_padded, batch)
         self.tensor_path.load_cell(cells)

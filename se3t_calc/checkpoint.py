@@ -18,6 +18,7 @@ import torch
 from se3t_calc.config import ModelConfig
 from se3t_calc.model import SE3TModel
 from se3t_calc.pretrained import model_path
+from se3t_calc.version import __version__
 
 FORMAT_VERSION = 3  # 2: sha256 checksum of config and weights; 3: isolated-atom limit and ZBL options
 UNITS = {"energy": "eV", "length": "Å", "forces": "eV/Å", "stress": "eV/Å^3"}
@@ -25,8 +26,6 @@ UNITS = {"energy": "eV", "length": "Å", "forces": "eV/Å", "stress": "eV/Å^3"}
 
 def model_to_dict(model: SE3TModel, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
     """Plain-data form of a model: format version, versions, config, weights, metadata."""
-    from se3t_calc import __version__
-
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     config = model.config.to_dict()
     return {

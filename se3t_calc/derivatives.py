@@ -137,17 +137,16 @@ def energy_and_edge_gradients(
     """Evaluate ``model`` on a graph given by its edge vectors and differentiate with respect to them.
 
     For pair lists handed over by an MD engine, which gives the vector ``r_ij`` of every
-    pair rather than positions: the graph has zero positions and identity cells, and its
-    ``cell_shifts`` hold the edge vectors (the model's ``r_j - r_i + S @ cell`` is then
-    ``S``). The energy differentiated is the sum of the per-atom energies of the first
-    ``num_energy_atoms`` atoms (an engine's local atoms; the others are ghost atoms).
+    pair rather than positions and cell shifts. The energy differentiated is the sum of the
+    per-atom energies of the first ``num_energy_atoms`` atoms (an engine's local atoms; the
+    others are the copies it holds of its neighbours' atoms).
 
     Parameters
     ----------
     model : callable
         As for :func:`energy_and_derivatives`.
     data : dict of str to torch.Tensor
-        Graph, see :mod:`se3t_calc.keys`, with edge vectors (E, 3) Å in ``cell_shifts``.
+        Graph, see :mod:`se3t_calc.keys`, with ``edge_vectors`` (E, 3) Å.
     num_energy_atoms : int, optional
         Default: all atoms.
 
@@ -160,16 +159,12 @@ def energy_and_edge_gradients(
     Raises
     ------
     ValueError
-        Positions not zero or cells not the identity.
+        No ``edge_vectors`` in the graph.
     """
-    cell, positions = data[keys.CELL], data[keys.POSITIONS]
-    if bool(positions.any()) or not torch.equal(cell, torch.eye(3, dtype=cell.dtype).expand_as(cell)):
-        raise ValueError(
-            "a graph given by its edge vectors needs zero positions and identity cells, with the "
-            "vectors r_ij in cell_shifts"
-        )
-    vectors = data[keys.CELL_SHIFTS].detach().requires_grad_(True)
-    out = model({**data, keys.CELL_SHIFTS: vectors})
+    if keys.EDGE_VECTORS not in data:
+        raise ValueError("a graph given by its edge vectors needs them under keys.EDGE_VECTORS")
+    vectors = data[keys.EDGE_VECTORS].detach().requires_grad_(True)
+    out = model({**data, keys.EDGE_VECTORS: vectors})
     energy = out[keys.NODE_ENERGY][:num_energy_atoms].sum()
     (gradient,) = torch.autograd.grad(energy, [vectors], allow_unused=True)
     out[keys.ENERGY] = energy.detach()

@@ -12,8 +12,10 @@ BATCH: Final[str] = "batch"  # (N,) int64, structure index of each atom
 CELL: Final[str] = "cell"  # (B, 3, 3) float, lattice vectors as rows, Å
 PBC: Final[str] = "pbc"  # (B, 3) bool, periodic directions
 EDGE_INDEX: Final[str] = "edge_index"  # (2, E) int64, (centre i, neighbour j)
-CELL_SHIFTS: Final[str] = "cell_shifts"  # (E, 3) float, integer lattice shifts S
+CELL_SHIFTS: Final[str] = "cell_shifts"  # (E, 3) float, integer lattice shifts S (whole numbers)
 # edge vector r_ij = positions[j] - positions[i] + S @ cell, pointing from i to j
+EDGE_VECTORS: Final[str] = "edge_vectors"  # (E, 3) float, r_ij in Å, given by an MD engine; replaces
+# positions and cell shifts in the edge vectors (positions are then only read for N and the dtype)
 
 NODE_ENERGY: Final[str] = "node_energy"  # (N,) float64 whatever the model dtype, per-atom energies, eV
 TOTAL_ENERGY: Final[str] = "total_energy"  # (B,) float64, eV

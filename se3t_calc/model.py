@@ -87,7 +87,7 @@ class SE3TModel(torch.nn.Module):
         ----------
         data : dict of str to torch.Tensor
             Graph with ``positions``, ``species``, ``batch``, ``cell``,
-            ``edge_index`` and ``cell_shifts``.
+            ``edge_index`` and ``cell_shifts``, or ``edge_vectors`` instead of the shifts.
 
         Returns
         -------
@@ -146,7 +146,10 @@ _index_add_uncompiled = torch.compiler.disable(_index_add)
 
 
 def edge_vectors(data: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Edge vectors ``r_j - r_i + S @ cell`` in Å, shape (E, 3)."""
+    """Edge vectors ``r_j - r_i + S @ cell`` in Å, shape (E, 3); those of the graph if it has
+    ``edge_vectors`` (an MD engine's pair list)."""
+    if keys.EDGE_VECTORS in data:
+        return data[keys.EDGE_VECTORS]
     pos = data[keys.POSITIONS]
     centre, neighbour = data[keys.EDGE_INDEX][0], data[keys.EDGE_INDEX][1]
     cell = data[keys.CELL].index_select(0, data[keys.BATCH].index_select(0, centre))

@@ -1,12 +1,17 @@
-"""Static shapes: edges padded to a few size buckets, owned by one ghost atom.
+"""The calculator's graph arrays, and static shapes: edges padded to a few size buckets.
 
-With padding, the graph of ``N`` atoms gets one more atom (the ghost, index ``N``)
-in a structure of its own (batch index ``B``), whose cell is a cube larger than
-twice the cutoff. Padding edges go from the ghost to its own image one cell
-vector away, so they lie beyond the cutoff: their attention weight is exactly
-zero, the ghost behaves like an isolated atom, and its energy, forces and stress
-land in the extra structure, which the caller drops. Shapes then change only
-when the number of edges leaves its bucket.
+The calculator uploads a structure as per-atom indices (:func:`atom_arrays`), cells and
+one packed (5, E) int64 edge array (:func:`pack_edges`: centre, neighbour, integer
+shift), which :func:`unpack_edges` turns into the graph's ``edge_index`` and
+``cell_shifts`` on the device (see :mod:`se3t_calc.keys`).
+
+With padding, the graph of ``N`` atoms gets one more atom (the padding atom, index
+``N``) in a structure of its own (batch index ``B``), whose cell is a cube larger than
+twice the cutoff. Padding edges go from the padding atom to its own image one cell
+vector away, so they lie beyond the cutoff: their attention weight is exactly zero, the
+padding atom behaves like an isolated atom, and its energy, forces and stress land in
+the extra structure, which the caller drops. Shapes then change only when the number of
+edges leaves its bucket.
 """
 
 from __future__ import annotations
@@ -14,6 +19,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import torch
+
+from se3t_calc import keys
 
 EDGE_HEADROOM = 1.2  # capacity over edge count when a bucket is chosen
 EDGE_MULTIPLE = 64  # capacities are multiples of this
@@ -43,15 +51,15 @@ class EdgeBuckets:
         return self.capacity
 
 
-def ghost_cell(cutoff: float) -> np.ndarray:
-    """(3, 3) cell of the ghost structure, Å: a cube of side ``2 cutoff + 1``."""
+def padding_cell(cutoff: float) -> np.ndarray:
+    """(3, 3) cell of the padding atom's structure, Å: a cube of side ``2 cutoff + 1``."""
     return np.eye(3) * (2.0 * cutoff + 1.0)
 
 
 def atom_arrays(
-    species: np.ndarray, cell: np.ndarray, *, ghost: float | None
+    species: np.ndarray, cell: np.ndarray, *, pad_cutoff: float | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-atom indices and cells of one structure, with a ghost when padding.
+    """Per-atom indices and cells of one structure, with the padding atom when padding.
 
     Parameters
     ----------
@@ -59,8 +67,8 @@ def atom_arrays(
         Species indices.
     cell : np.ndarray, shape (3, 3)
         Cell, Å.
-    ghost : float or None
-        Cutoff (Å) to pad for, or None for no ghost.
+    pad_cutoff : float or None
+        Cutoff (Å) to pad for, or None for no padding atom.
 
     Returns
     -------
@@ -68,13 +76,13 @@ def atom_arrays(
     cells : np.ndarray, shape (1, 3, 3) or (2, 3, 3)
     """
     species = np.asarray(species, dtype=np.int64)
-    if ghost is None:
+    if pad_cutoff is None:
         return species, np.zeros(len(species), dtype=np.int64), cell[None]
     batch = np.concatenate([np.zeros(len(species), dtype=np.int64), [1]])
-    return np.append(species, 0), batch, np.stack([cell, ghost_cell(ghost)])
+    return np.append(species, 0), batch, np.stack([cell, padding_cell(pad_cutoff)])
 
 
-def edge_array(
+def pack_edges(
     pairs: tuple[np.ndarray, np.ndarray, np.ndarray], num_atoms: int, capacity: int | None
 ) -> np.ndarray:
     """Edges as one (5, C) int64 array: centre, neighbour, integer shift (3 rows).
@@ -84,9 +92,10 @@ def edge_array(
     pairs : tuple of np.ndarray
         ``(i, j, shifts)`` from the neighbour list, shapes (E,), (E,), (E, 3).
     num_atoms : int
-        ``N``; the ghost atom, if any, has index ``N``.
+        ``N``; the padding atom, if any, has index ``N``.
     capacity : int or None
-        ``C >= E`` to pad to with ghost self-images one cell vector away; None: ``C = E``.
+        ``C >= E`` to pad to with the padding atom's own images one cell vector away;
+        None: ``C = E``.
     """
     i, j, shifts = pairs
     edges = np.concatenate([i[None], j[None], shifts.T]).astype(np.int64)
@@ -96,3 +105,10 @@ def edge_array(
     padding[:2] = num_atoms
     padding[2] = 1
     return np.concatenate([edges, padding], axis=1)
+
+
+def unpack_edges(packed: torch.Tensor, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """``edge_index`` (2, E) int64 and ``cell_shifts`` (E, 3) in ``dtype`` from the (5, E)
+    array of :func:`pack_edges`, on its device."""
+    shifts = packed[2:].t().to(dtype, memory_format=torch.contiguous_format)
+    return {keys.EDGE_INDEX: packed[:2], keys.CELL_SHIFTS: shifts}

@@ -16,6 +16,7 @@ import torch
 
 from se3t_calc import keys
 from se3t_calc.derivatives import energy_and_derivatives
+from se3t_calc.padding import unpack_edges
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 _VOIGT = ([0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1])  # ASE order xx, yy, zz, yz, xz, xy
@@ -72,10 +73,8 @@ class TensorPath:
         self.tensors[keys.CELL] = _upload(cells, self.device).to(self.dtype)
 
     def load_edges(self, edges: np.ndarray) -> None:
-        """Upload edges (5, E): centre, neighbour and integer shift, in one copy."""
-        packed = _upload(edges, self.device)
-        self.tensors[keys.EDGE_INDEX] = packed[:2]
-        self.tensors[keys.CELL_SHIFTS] = packed[2:].t().to(self.dtype, memory_format=torch.contiguous_format)
+        """Upload edges (5, E) of :func:`~se3t_calc.padding.pack_edges` in one copy."""
+        self.tensors.update(unpack_edges(_upload(edges, self.device), self.dtype))
 
     def load_positions(self, positions: np.ndarray) -> None:
         """Write positions (n, 3), Å, into the first ``n`` rows of the device buffer."""

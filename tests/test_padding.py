@@ -64,8 +64,8 @@ def test_padding_changes_no_result(structure, skin):
         np.testing.assert_allclose(padded[3], exact[3], atol=1e-13)
 
 
-def test_ghost_atom_is_isolated_with_zero_force_and_finite_gradients():
-    """All padding hangs on the ghost: its force is exactly zero, every gradient finite,
+def test_padding_atom_is_isolated_with_zero_force_and_finite_gradients():
+    """All padding hangs on the padding atom: its force is exactly zero, every gradient finite,
     and its energy that of an atom without neighbours."""
     atoms = water_box(2)
     calculator = calc(small_model(), pad_edges=True)

@@ -133,7 +133,7 @@ class SE3TLammps(MLIAPUnified):
             keys.CELL: torch.eye(3, dtype=self.dtype)[None],
             keys.PBC: torch.zeros(1, 3, dtype=torch.bool),
             keys.EDGE_INDEX: torch.as_tensor(np.stack([pair_i, pair_j])),
-            keys.CELL_SHIFTS: torch.as_tensor(rij).to(self.dtype),
+            keys.EDGE_VECTORS: torch.as_tensor(rij).to(self.dtype),
         }
         out = energy_and_edge_gradients(self.model, graph, num_energy_atoms=nlocal)
         listed = np.asarray(data.iatoms, np.int64)[: int(data.nlistatoms)]  # LAMMPS' order of eatoms
