@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 from ase import Atoms
 from ase.io import read
 
@@ -120,3 +121,57 @@ def finite_difference_stress(atoms: Atoms, calculator: SE3TCalculator, h: float 
                 energies.append(energy_forces(moved, calculator)[0])
             full[i, j] = (energies[0] - energies[1]) / (2 * h) / atoms.get_volume()
     return full[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
+
+
+def as_format_3(data: dict) -> dict:
+    """A current checkpoint dict as format 3 stored it (a training checkpoint's state too).
+
+    Format 3's radial MLPs emitted a (key, value) weight pair for every path and channel;
+    the key weights of paths that no key reads are filled with random numbers here, which
+    the migration to format 4 must drop.
+    """
+    from se3t_calc.checkpoint import model_from_dict, weights_checksum
+    from se3t_calc.nn.attention import EquivariantAttention
+
+    model = model_from_dict(data)
+    generator = torch.Generator().manual_seed(0)
+    widen = {}
+    for name, layer in model.named_modules():
+        if not isinstance(layer, EquivariantAttention):
+            continue
+        for g, ((_, heads), mlp) in enumerate(zip(layer.groups, layer.radial, strict=True)):
+            shape = (layer.tp.num_paths, heads * layer.head_channels)
+            key_paths = layer.pairing.key_paths
+
+            def old(new: torch.Tensor, shape=shape, key_paths=key_paths) -> torch.Tensor:
+                values, keys_ = new.split([shape[0] * shape[1], len(key_paths) * shape[1]], dim=1)
+                out = torch.randn(new.shape[0], shape[0], 2, shape[1], generator=generator, dtype=new.dtype)
+                out[:, :, 1] = values.reshape(-1, *shape)
+                out[:, key_paths, 0] = keys_.reshape(-1, len(key_paths), shape[1])
+                return out.flatten(1)
+
+            widen[f"{name}.radial.{g}.layer{len(mlp) - 1}.weight"] = old
+
+    def widened(state: dict) -> dict:
+        return {k: widen[k](v) if k in widen else v for k, v in state.items()}
+
+    state = widened(data["state_dict"])
+    out = {**data, "format_version": 3, "state_dict": state}
+    out["checksum"] = weights_checksum(data["config"], state)
+    if "training_state" in data:
+        training = data["training_state"]
+        names = [name for name, _ in model.named_parameters()]
+        moments = dict(training["optimizer"]["state"])
+        for index, name in enumerate(names):
+            if name in widen and index in moments:
+                moments[index] = {
+                    k: widen[name](v) if torch.is_tensor(v) and v.dim() == 2 else v
+                    for k, v in moments[index].items()
+                }
+        out["training_state"] = {
+            **training,
+            "model": widened(training["model"]),
+            "ema": {**training["ema"], "model": widened(training["ema"]["model"])},
+            "optimizer": {**training["optimizer"], "state": moments},
+        }
+    return out

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import torch
-from helpers import calc, energy_forces, ethanol, small_model
+from helpers import as_format_3, calc, energy_forces, ethanol, small_model
 
 from se3t_calc import SE3TCalculator, load_model, save_model
 from se3t_calc.checkpoint import (
@@ -9,6 +9,7 @@ from se3t_calc.checkpoint import (
     LegacyModelWarning,
     ModelFileError,
     atomic_save,
+    model_from_dict,
     read_checkpoint,
     weights_checksum,
 )
@@ -127,29 +128,48 @@ def test_weights_of_other_species_are_named(tmp_path):
 
 
 def _legacy_file(tmp_path, version: int):
-    """A file as format ``version`` wrote it: a model without the isolated-atom limit and ZBL."""
+    """A file as format ``version`` wrote it: before format 3 a model without the isolated-atom
+    limit and ZBL, before format 4 radial MLPs with key weights for every path."""
     path = tmp_path / "model.pt"
-    save_model(small_model(isolated_atom_limit=False, zbl=False), path)
+    save_model(small_model(isolated_atom_limit=version >= 3, zbl=version >= 3), path)
     data = torch.load(path, weights_only=True)
-    config = {k: v for k, v in data["config"].items() if k not in ("isolated_atom_limit", "zbl")}
-    old = {**data, "config": config, "format_version": version}
+    old = {**as_format_3(data), "format_version": version}
+    if version < 3:
+        old["config"] = {k: v for k, v in data["config"].items() if k not in ("isolated_atom_limit", "zbl")}
+        old["checksum"] = weights_checksum(old["config"], old["state_dict"])
     if version == 1:
         del old["checksum"]
-    else:
-        old["checksum"] = weights_checksum(config, data["state_dict"])
     torch.save(old, path)
     return path, data
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 3])
 def test_older_formats_are_migrated_with_identical_weights(tmp_path, version):
     path, data = _legacy_file(tmp_path, version)
+    assert torch.load(path, weights_only=True)["state_dict"].keys() == data["state_dict"].keys()
     migrated = read_checkpoint(path)
-    assert migrated["format_version"] == FORMAT_VERSION == 3
-    assert migrated["config"]["isolated_atom_limit"] is False and migrated["config"]["zbl"] is False
+    assert migrated["format_version"] == FORMAT_VERSION == 4
+    assert migrated["config"]["isolated_atom_limit"] is (version >= 3)
+    assert migrated["config"]["zbl"] is (version >= 3)
     assert migrated["checksum"] == data["checksum"]
     for key, value in data["state_dict"].items():
-        assert torch.equal(migrated["state_dict"][key], value)
+        assert torch.equal(migrated["state_dict"][key], value), key
+
+
+def test_format_3_radial_weights_shrink_to_the_paths_that_are_read(tmp_path):
+    """Format 3 stored key weights for every path; the migration keeps only those the keys
+    read, and the model computes the same energy and forces as the one saved."""
+    path, data = _legacy_file(tmp_path, 3)
+    stored = torch.load(path, weights_only=True)["state_dict"]
+    wider = [k for k in stored if stored[k].shape != data["state_dict"][k].shape]
+    assert wider and all(".radial." in k for k in wider)
+    model = model_from_dict(data).double()
+    migrated = load_model(path, dtype=torch.float64)
+    atoms = ethanol()
+    expected = energy_forces(atoms, calc(model))
+    got = energy_forces(atoms, calc(migrated))
+    assert got[0] == expected[0]
+    np.testing.assert_array_equal(got[1], expected[1])
 
 
 def test_format_2_with_a_broken_checksum_is_refused_before_migrating(tmp_path):

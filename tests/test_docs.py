@@ -59,3 +59,56 @@ def test_relative_links_point_to_files(path):
 def test_the_link_check_sees_broken_links():
     text = "[a](docs/nowhere.md) [b](https://example.org) [c](#anchor) `[d](no.md)` ![e](x.png)"
     assert relative_links(text) == ["docs/nowhere.md", "x.png"]
+
+
+# a value with its unit in a table cell; meV/atom/ps (a drift) is not an error
+QUOTED = {
+    "energy_mae_meV_per_atom": re.compile(r"(\d+\.?\d*) meV/atom(?!/)"),
+    "forces_mae_meV_per_A": re.compile(r"(\d+\.?\d*) meV/Å"),
+    "energy_mae_meV": re.compile(r"(\d+\.?\d*) meV(?![/\w])"),
+}
+PARAMETERS = re.compile(r"^(?:(\d+) x )?(\d{1,3}(?: \d{3})+)$|\((?:[^()]*?)(\d{1,3}(?: \d{3})+) parameters\)")
+FILE_SIZE = re.compile(r"^(?:(\d+) x )?(\d+\.?\d*) (kB|MB)$")
+
+
+def _decimals(text: str) -> int:
+    return len(text.split(".")[1]) if "." in text else 0
+
+
+def _model_rows(path: Path) -> list[tuple[str, list[str]]]:
+    """(model name, cells) of every table row whose first cell names a shipped model."""
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        match = re.match(r"\| `([a-z0-9-]+)`[^|]*\|(.*)\|\s*$", line)
+        if match and (ROOT / "models" / f"{match.group(1)}.json").is_file():
+            rows.append((match.group(1), [cell.strip() for cell in match.group(2).split("|")]))
+    return rows
+
+
+@pytest.mark.parametrize("page", ["README.md", "models/README.md", "docs/trained-models.md"])
+def test_model_tables_quote_the_cards(page):
+    """Every error, parameter count and file size quoted in a models table is its card's,
+    rounded as printed: the tables cannot drift from the shipped models."""
+    import json
+
+    rows = _model_rows(ROOT / page)
+    assert rows, f"{page}: no models table found"
+    for name, cells in rows:
+        card = json.loads((ROOT / "models" / f"{name}.json").read_text())
+        members = card.get("members") if isinstance(card.get("members"), int) else 1
+        for cell in cells:
+            for key, pattern in QUOTED.items():
+                for quoted in pattern.findall(cell):
+                    value = card["test_metrics"][key]
+                    assert abs(float(quoted) - value) <= 0.5 * 10 ** -_decimals(quoted) + 1e-9, (
+                        f"{page}: {name} quotes {quoted} for {key}, its card says {value:.4g}"
+                    )
+            if match := PARAMETERS.search(cell):
+                count = int((match.group(2) or match.group(3)).replace(" ", ""))
+                assert count * int(match.group(1) or 1) == card["parameters"], f"{page}: {name} {cell}"
+            if match := FILE_SIZE.match(cell):
+                size = float(match.group(2)) * (1e3 if match.group(3) == "kB" else 1e6)
+                per_file = card["file_size_bytes"] / members
+                assert abs(size - per_file) <= 0.5 * 10 ** -_decimals(match.group(2)) * size / float(
+                    match.group(2)
+                ), f"{page}: {name} file {cell}, card {per_file:.0f} bytes"

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from helpers import DATA
+from helpers import DATA, as_format_3
 
 from se3t_calc.checkpoint import read_checkpoint
 from se3t_calc.train import GraphDataset, TrainConfig, evaluate, read_structures, train
@@ -64,7 +64,10 @@ def _random_weights(saved):
     return {k: v for k, v in fresh.state_dict().items() if not k.startswith("readout.") or "mlp" in k}
 
 
-def test_resume_after_interruption_reproduces_the_run(tmp_path, monkeypatch):
+@pytest.mark.parametrize("older_format", [False, True])
+def test_resume_after_interruption_reproduces_the_run(tmp_path, monkeypatch, older_format):
+    """Also when the interrupted run's last.pt was written in format 3 (wider radial MLPs):
+    its model, averaged model and optimiser moments migrate, and the run goes on exactly."""
     uninterrupted = _config(tmp_path, "a")
     train(uninterrupted, SMALL)
 
@@ -83,6 +86,9 @@ def test_resume_after_interruption_reproduces_the_run(tmp_path, monkeypatch):
         train(interrupted, SMALL)
     monkeypatch.setattr(trainer_module.Trainer, "save", original)
     assert read_checkpoint(tmp_path / "b" / "last.pt")["training_state"]["epoch"] == 2
+    if older_format:
+        last = tmp_path / "b" / "last.pt"
+        torch.save(as_format_3(torch.load(last, weights_only=True)), last)
     train(interrupted, SMALL, resume=True)
 
     with pytest.raises(ValueError, match=r"already holds a run \(last.pt\); continue it with --resume"):

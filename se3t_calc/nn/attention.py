@@ -8,7 +8,7 @@ import torch
 from e3nn import nn as e3nn_nn
 from e3nn import o3
 
-from se3t_calc.nn.layout import HeadLayout
+from se3t_calc.nn.layout import HeadLayout, QueryKeyPairing
 from se3t_calc.nn.tensor_product import EdgeTensorProduct
 
 
@@ -46,9 +46,6 @@ class EquivariantAttention(torch.nn.Module):
         (invariants) to the logit.
     """
 
-    key_paths: torch.Tensor
-    query_index: torch.Tensor
-
     def __init__(
         self,
         irreps_in: o3.Irreps,
@@ -64,49 +61,36 @@ class EquivariantAttention(torch.nn.Module):
         attention_hidden: int = 0,
     ):
         super().__init__()
-        num_heads = len(head_invariants)
-        self.num_heads = num_heads
+        self.num_heads = len(head_invariants)
         self.head_channels = head_channels
         self.sqrt_alpha = sqrt_alpha
-        channels = num_heads * head_channels
+        channels = self.num_heads * head_channels
         ls = [ir for _, ir in o3.Irreps(irreps_in).simplify()]
         targets = {ir for _, ir in irreps_out}
         # channel index: (key/value, head, channel)
         self.expand = o3.Linear(irreps_in, o3.Irreps([(2 * channels, ir) for ir in ls]))
         self.expand_dims = [2 * channels * ir.dim for ir in ls]
         self.tp = EdgeTensorProduct(ls, channels, irreps_sh, targets)
+        self.tp_key = EdgeTensorProduct(ls, channels, irreps_sh, targets & set(ls))
         self.layout = HeadLayout([ir3 for _, _, ir3 in self.tp.paths], channels)
-        # a query is a linear map of f_i and has only its irreps: key paths to other
-        # irreps would meet zeros in <q, k>, so keys are computed for these targets only
-        key_irreps = targets & set(ls)
-        self.tp_key = EdgeTensorProduct(ls, channels, irreps_sh, key_irreps)
-        key_paths = [p for p, (_, _, ir3) in enumerate(self.tp.paths) if ir3 in key_irreps]
-        column_paths = self.tp.path_of_column.tolist()
-        key_columns = [c for c, p in enumerate(column_paths) if self.tp.paths[p][2] in key_irreps]
-        query_index = self.layout.to_edge_index.view(channels, self.tp.dim)[:, key_columns]
-        self.register_buffer("key_paths", torch.tensor(key_paths), persistent=False)
-        self.register_buffer("query_index", query_index.reshape(-1), persistent=False)
+        self.pairing = QueryKeyPairing(
+            self.tp, self.tp_key, self.layout, channels, scaled=attention_hidden > 0
+        )
         self.query = o3.Linear(irreps_in, self.layout.irreps_heads)
         # <q, k> is normalised as for keys with every path (the missing ones add zero)
         self.logit_scale = 1.0 / math.sqrt(head_channels * self.tp.dim)
         self.logit_mlp = (
-            LogitMLP(self.tp_key.num_paths, num_heads, head_channels, attention_hidden)
+            LogitMLP(self.tp_key.num_paths, self.num_heads, head_channels, attention_hidden)
             if attention_hidden > 0
             else None
         )
-        # sums the query-key products of each key path over its components, scaled by
-        # 1 / sqrt(dim(l3)) for the logit MLP: (key dim, key paths)
-        path_sum = torch.nn.functional.one_hot(self.tp_key.path_of_column, self.tp_key.num_paths)
-        if self.logit_mlp is not None:
-            dims = torch.tensor([ir3.dim for _, _, ir3 in self.tp_key.paths])
-            path_sum = path_sum / dims.sqrt()
-        self.register_buffer("path_sum", path_sum.to(torch.get_default_dtype()), persistent=False)
-        # heads sharing an invariant share one radial MLP; groups follow the head order
+        # heads sharing an invariant share one radial MLP; groups follow the head order. Each
+        # emits, per channel, a weight for every value path and for every key path
         self.groups = _contiguous_groups(head_invariants)
+        per_channel = self.tp.num_paths + self.tp_key.num_paths
         self.radial = torch.nn.ModuleList(
             e3nn_nn.FullyConnectedNet(
-                [num_basis, radial_hidden, self.tp.num_paths * 2 * n * head_channels],
-                torch.nn.functional.silu,
+                [num_basis, radial_hidden, per_channel * n * head_channels], torch.nn.functional.silu
             )
             for _, n in self.groups
         )
@@ -140,39 +124,71 @@ class EquivariantAttention(torch.nn.Module):
         -------
         torch.Tensor, shape (N, irreps_out.dim)
         """
-        centre, neighbour = edge_index[0], edge_index[1]
-        num_edges, num_nodes = sh.shape[0], x.shape[0]
-        paths = self.tp.num_paths
-        # radial weights (E, paths, key/value, heads * channels), one MLP per group of heads
+        value_weights, key_weights = self.radial_weights(basis, sh.shape[0])
+        key_x, value_x = self._split_key_value(self.expand(x))
+        logits = self.logits(self.query(x), key_x, sh, key_weights, edge_index)
+        weight = attention_weights(logits, log_env, edge_index[0], x.shape[0], self.sqrt_alpha)
+        messages = self.aggregate(value_x, sh, value_weights, weight, edge_index)
+        return self.output(x, messages)
+
+    def radial_weights(
+        self, basis: dict[str, torch.Tensor], num_edges: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-edge weights of the value paths (E, C, paths) and of the key paths (E, C, key
+        paths), ``C`` ordered (head, channel), from one radial MLP per group of heads."""
         weights = torch.cat(
             [
-                mlp(basis[inv]).view(num_edges, paths, 2, n * self.head_channels)
+                mlp(basis[inv]).view(num_edges, -1, n * self.head_channels)
                 for (inv, n), mlp in zip(self.groups, self.radial, strict=True)
             ],
             dim=-1,
         )
-        key_weights, value_weights = weights.unbind(2)
-        key_x, value_x = self._split_key_value(self.expand(x))
-        value = self.tp(value_x.index_select(0, neighbour), sh, value_weights.transpose(1, 2))
-        value = value.reshape(num_edges, self.num_heads, self.head_channels * self.tp.dim)
+        value, key = weights.split([self.tp.num_paths, self.tp_key.num_paths], dim=1)
+        # contiguous: with the transposed view, inductor (torch 2.13, CPU) got the gradient
+        # of the key weights wrong (right energies, wrong forces under torch.compile)
+        return value.transpose(1, 2), key.transpose(1, 2).contiguous()
+
+    def logits(
+        self,
+        query: torch.Tensor,
+        key_x: torch.Tensor,
+        sh: torch.Tensor,
+        key_weights: torch.Tensor,
+        edge_index: torch.Tensor,
+    ) -> torch.Tensor:
+        """Attention logits (E, H) from the queries (N, irreps of the heads) of the centres and
+        the keys of the edges, whose radial weights scale each path's query-key product."""
+        centre, neighbour = edge_index[0], edge_index[1]
+        num_edges = sh.shape[0]
         # <q, k> sums q * k over channels, paths and components, and the weight of a key
         # is one per channel and path: it multiplies the sum over a path's components
         # rather than every component of the key
         key = self.tp_key(key_x.index_select(0, neighbour), sh)
-        query = self.query(x).index_select(1, self.query_index).index_select(0, centre)
-        per_path = (query.view_as(key) * key) @ self.path_sum.to(key.dtype)
-        # contiguous: with the transposed view, inductor (torch 2.13, CPU) got the gradient
-        # of these weights wrong (right energies, wrong forces under torch.compile)
-        per_path = per_path * key_weights.index_select(1, self.key_paths).transpose(1, 2).contiguous()
-        per_path = per_path.view(num_edges, self.num_heads, self.head_channels, self.tp_key.num_paths)
+        query = query.index_select(1, self.pairing.query_index).index_select(0, centre)
+        per_path = (query.view_as(key) * key) @ self.pairing.path_sum.to(key.dtype)
+        per_path = (per_path * key_weights).view(
+            num_edges, self.num_heads, self.head_channels, self.tp_key.num_paths
+        )
         if self.logit_mlp is None:
-            logits = per_path.sum((-1, -2)) * self.logit_scale
-        else:
-            logits = self.logit_mlp(per_path)
-        weight = attention_weights(logits, log_env, centre, num_nodes, self.sqrt_alpha)
+            return per_path.sum((-1, -2)) * self.logit_scale
+        return self.logit_mlp(per_path)
+
+    def aggregate(
+        self,
+        value_x: torch.Tensor,
+        sh: torch.Tensor,
+        value_weights: torch.Tensor,
+        weight: torch.Tensor,
+        edge_index: torch.Tensor,
+    ) -> torch.Tensor:
+        """Messages ``m_i = sum_j weight_ij v_ij`` (N, irreps of the heads), e3nn layout."""
+        centre, neighbour = edge_index[0], edge_index[1]
+        num_edges, num_nodes = sh.shape[0], value_x.shape[0]
+        value = self.tp(value_x.index_select(0, neighbour), sh, value_weights)
+        value = value.reshape(num_edges, self.num_heads, self.head_channels * self.tp.dim)
         messages = torch.zeros((num_nodes, *value.shape[1:]), dtype=value.dtype, device=value.device)
         messages = messages.index_add(0, centre, weight.unsqueeze(-1) * value)
-        return self.output(x, self.layout.to_e3nn(messages.view(num_nodes, -1)))
+        return self.layout.to_e3nn(messages.view(num_nodes, -1))
 
     def _split_key_value(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Expanded features (N, sum_l 2C dim(l)) -> key and value inputs, each (N, sum_l C dim(l))."""
