@@ -32,7 +32,7 @@ from se3t_calc.learn.references import make_reference
 from se3t_calc.learn.settings import LearnConfig
 from se3t_calc.learn.validate import reference_md, score
 from se3t_calc.train.config import TrainConfig
-from se3t_calc.train.trainer import train
+from se3t_calc.train.run import train
 
 FIGURE = Path(__file__).parent / "figures" / "learn_vs_random.png"
 

@@ -206,10 +206,10 @@ def test_md_compile_mode_and_skin_options():
 def test_every_model_flag_is_described():
     import dataclasses
 
-    from se3t_calc.cli import _documented_parameters
+    from se3t_calc.cli_train import documented_parameters
     from se3t_calc.config import ModelConfig
 
-    described = _documented_parameters(ModelConfig)
+    described = documented_parameters(ModelConfig)
     for f in dataclasses.fields(ModelConfig):
         assert len(described.get(f.name, "")) > 10, f.name
     assert described["r_cut"] == "Cutoff radius in Å; every interaction vanishes smoothly there."

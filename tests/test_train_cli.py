@@ -9,7 +9,8 @@ from ase.io import read, write
 from helpers import DATA, calc, small_model
 
 from se3t_calc import save_model
-from se3t_calc.cli import build_parser, main, train_settings
+from se3t_calc.cli import build_parser, main
+from se3t_calc.cli_train import train_settings
 
 
 def _settings(argv):

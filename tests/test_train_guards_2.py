@@ -266,7 +266,8 @@ def test_validation_without_forces_to_score_picks_the_best_by_energy(tmp_path, c
 
 # 13 ----------------------------------------------------------------------------------------
 def test_settings_files_with_numbers_as_text_are_converted(tmp_path):
-    from se3t_calc.cli import build_parser, train_settings
+    from se3t_calc.cli import build_parser
+    from se3t_calc.cli_train import train_settings
 
     (tmp_path / "run.yaml").write_text(
         "model:\n  r_cut: '4'\n  gate: 'false'\n"

@@ -14,7 +14,8 @@ from se3t_calc.checkpoint import atomic_save, read_checkpoint
 from se3t_calc.learn.settings import LearnConfig
 from se3t_calc.train.committee import member_config
 from se3t_calc.train.config import TrainConfig
-from se3t_calc.train.trainer import FORCE_MAE, train
+from se3t_calc.train.run import train
+from se3t_calc.train.trainer import FORCE_MAE
 
 
 def train_round(

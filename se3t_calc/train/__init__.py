@@ -9,7 +9,7 @@ from se3t_calc.train.dataset import GraphDataset
 from se3t_calc.train.evaluate import evaluate
 from se3t_calc.train.labels import LabeledStructure
 from se3t_calc.train.metrics import ErrorAccumulator, format_table
-from se3t_calc.train.trainer import train
+from se3t_calc.train.run import train
 
 __all__ = [
     "ErrorAccumulator",

@@ -18,7 +18,7 @@ from se3t_calc.train.dataset import GraphDataset
 from se3t_calc.train.evaluate import evaluate
 from se3t_calc.train.metrics import format_table
 from se3t_calc.train.prepare import structure_reader
-from se3t_calc.train.trainer import train
+from se3t_calc.train.run import train
 
 
 def member_config(config: TrainConfig, k: int) -> TrainConfig:
