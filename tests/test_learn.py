@@ -298,3 +298,16 @@ def test_a_new_run_refuses_a_folder_with_files_it_would_replace(tmp_path):
     with pytest.raises(ValueError, match=r"holds data\.xyz, which a learning run would replace"):
         LearningRun.new(config)
     assert len(read(tmp_path / "data.xyz", ":")) == 1
+
+
+def test_the_time_budget_keeps_room_for_another_round(structure, tmp_path):
+    """--max-time stops the learning when another round as long as the last would not fit,
+    rather than after the budget has run out."""
+    import time
+
+    run = LearningRun.new(_config(structure, tmp_path, max_time="100s"))
+    run.elapsed_before, run.clock = 70.0, time.monotonic()
+    run.cycle_s = 20.0
+    assert run.out_of_budget() is None
+    run.cycle_s = 40.0
+    assert run.out_of_budget() == "max_time"

@@ -75,6 +75,7 @@ class LearningRun:
         self.clock = time.monotonic()
         self.elapsed_before = float(self.state["elapsed_s"])
         self.budget = parse_duration(config.max_time) if config.max_time else None
+        self.cycle_s = 0.0  # seconds of the last round (explore, label, train): the next one's estimate
         self.pool: Executor | None = None
 
     @classmethod
@@ -111,8 +112,9 @@ class LearningRun:
         return self.elapsed_before + time.monotonic() - self.clock
 
     def out_of_budget(self) -> str | None:
-        """``"max_time"`` or ``"max_calls"`` when that budget is spent, else None."""
-        if self.budget is not None and self.elapsed >= self.budget:
+        """``"max_time"`` or ``"max_calls"`` when that budget is spent, else None; the time is
+        spent when another round as long as the last one would not end within it."""
+        if self.budget is not None and self.elapsed + self.cycle_s >= self.budget:
             return "max_time"
         return "max_calls" if self.state["calls"] >= self.config.max_calls else None
 
@@ -145,6 +147,7 @@ class LearningRun:
             frames = rattled(self.start, self.config.initial_frames, self.config.temperature_K, rng)
             self._set_pending(frames, source="rattled", round_=0)
         while self.state["stop"] is None:
+            cycle_start = self.elapsed
             self._label_pending()
             if len(self.data) < 3:
                 raise ReferenceFailure(
@@ -157,6 +160,7 @@ class LearningRun:
             self.state["stop"] = self.out_of_budget()
             if self.state["stop"] is None:
                 self._explore(len(self.rounds) - 1)
+            self.cycle_s = self.elapsed - cycle_start if len(self.rounds) > 1 else 0.0
             self.save()
             self._plot()
         self.say(f"stopped: {self.state['stop']}")
