@@ -9,26 +9,23 @@ Random weights, default configuration (species H C N O).
 Usage: python benchmarks/bench_calculator.py [--device auto|cpu|cuda]
        [--modes eager compiled reduce-overhead max-autotune] [--systems aspirin water-192 ...]
        [--dtypes float32 float64] [--steps 50] [--skin S] [--threads N] [--tf32]
-       [--invariant r|inverse|mixed]
+       [--invariant r|inverse|mixed] [--quick]
 
 Defaults: on CUDA all modes and systems (aspirin, water-192, water-1536, water-12288);
-on CPU eager only, aspirin and water-192.
+on CPU eager only, aspirin and water-192. ``--quick``: aspirin, eager, float32, 3 steps.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
+import quick
 import torch
 from ase import units
 from ase.md.verlet import VelocityVerlet
-
-sys.path.insert(0, str(Path(__file__).parent))
 from systems import SYSTEMS
 
 from se3t_calc import ModelConfig, SE3TCalculator, SE3TModel
@@ -108,7 +105,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch.set_num_threads)")
     parser.add_argument("--tf32", action="store_true", help="allow TF32 matrix products on CUDA")
     parser.add_argument("--invariant", default="mixed", choices=["r", "inverse", "mixed"])
-    return parser.parse_args()
+    quick.add_options(parser, out=False)
+    args = parser.parse_args()
+    if args.quick:
+        args.modes, args.systems, args.dtypes, args.steps = ["eager"], ["aspirin"], ["float32"], 3
+    return args
 
 
 def row(system: str, atoms: int, dtype: str, mode: str, r: dict) -> str:

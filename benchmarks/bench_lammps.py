@@ -13,6 +13,10 @@ Needs ``lmp`` with ML-IAP and its Python coupling and ``mpirun`` on PATH
     se3t export-lammps mlearn-si runs/si.pkl
     python benchmarks/bench_lammps.py runs/si.pkl --cells 6 12 --ranks 1 2 --steps 3
     python benchmarks/bench_lammps.py --cells 3 4 6 8 12 16 --ranks 1 2 --ghosts-only
+
+``--quick``: one box of 3 x 3 x 3 cells on one rank, one timed step, with the given model or
+``mlearn-si`` exported to ``--out``; skipped when ``lmp`` (with ML-IAP and PYTHON) or
+``mpirun`` is not on PATH.
 """
 
 from __future__ import annotations
@@ -20,10 +24,13 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import site
 import subprocess
 import tempfile
 from pathlib import Path
+
+import quick
 
 ROOT = Path(__file__).resolve().parents[1]
 IN_SI = ROOT / "examples" / "lammps" / "in.si"
@@ -68,6 +75,26 @@ def parse(output: str) -> dict[str, float]:
     )
 
 
+def lammps_found() -> bool:
+    """``lmp`` with ML-IAP and PYTHON, and ``mpirun``, on PATH."""
+    if not (shutil.which("lmp") and shutil.which("mpirun")):
+        return False
+    help_text = subprocess.run(["lmp", "-h"], capture_output=True, text=True, timeout=60).stdout
+    return "ML-IAP" in help_text and "PYTHON" in help_text
+
+
+def quick_settings(args: argparse.Namespace) -> None:
+    """``--quick``: one small box on one rank, one step; a model exported to ``--out`` if none is given."""
+    if not lammps_found():
+        quick.skip("lmp with ML-IAP and PYTHON, or mpirun, not found on PATH (examples/lammps/build_lammps.sh)")
+    args.cells, args.ranks, args.steps = [3], [1], 1
+    if args.model is None and not args.ghosts_only:
+        from se3t_calc.integrations.lammps import export_lammps
+
+        args.model = quick.folder(args.out) / "si.pkl"
+        export_lammps("mlearn-si", args.model)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -78,7 +105,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3, help="timed steps after one warm-up step")
     parser.add_argument("--comm", type=float, default=12.0, help="comm_modify cutoff, Å")
     parser.add_argument("--ghosts-only", action="store_true", help="pair_style zero: ghost counts only")
+    quick.add_options(parser)
     args = parser.parse_args()
+    if args.quick:
+        quick_settings(args)
     if args.model is None and not args.ghosts_only:
         parser.error("give the exported model, or --ghosts-only")
 

@@ -12,6 +12,10 @@ Usage::
 
     python benchmarks/bench_peers.py --systems aspirin water-192 --threads 1 2 \\
         --dtypes float32 float64 --modes call md --calls 25 --rounds 5
+
+``--quick``: aspirin, 1 thread, float32, both modes, 2 units in each of 2 rounds, for se3t
+(not compiled) and the peers whose virtual environment exists; the others are skipped
+with a note.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+import quick
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -97,6 +103,20 @@ def python_for(model: str, peers_dir: Path) -> str:
     return sys.executable if env is None else str(peers_dir / env / "bin" / "python")
 
 
+def quick_settings(args: argparse.Namespace) -> None:
+    """``--quick``: tiny sizes; se3t and the peers found under ``--peers-dir``."""
+    args.systems, args.threads, args.dtypes, args.modes = ["aspirin"], [1], ["float32"], ["call", "md"]
+    args.calls, args.rounds = 4, 2
+    models = args.models or [m for m in MODELS if not m.startswith("se3t-")]  # not compiled: minutes
+    args.models = []
+    for model in models:
+        python = python_for(model, args.peers_dir)
+        if Path(python).is_file():
+            args.models.append(model)
+        else:
+            print(f"skipped: {model}: {python} not found (bash benchmarks/peers/setup.sh makes it)")
+
+
 def measure(args: argparse.Namespace, mode: str, system: str, threads: int, dtype: str) -> list[tuple]:
     """Rows (model, median ms, first ms, units, parameters or failure) for one configuration."""
     workers, rows = [], []
@@ -140,8 +160,11 @@ def main() -> None:
     default_peers = os.environ.get("SE3T_PEERS_DIR", ROOT / "runs" / "peers")
     parser.add_argument("--peers-dir", type=Path, default=Path(default_peers))
     parser.add_argument("--json", type=Path, help="also write the rows here (for speed_accuracy.py)")
+    quick.add_options(parser, out=False)
     args = parser.parse_args()
     skip = ("se3t-skin", "se3t-paper-size", "se3t-fast", "se3t-accurate", "se3t-accurate-ethanol")
+    if args.quick:
+        quick_settings(args)
     args.models = args.models or [m for m in MODELS if m not in skip]
     print("| mode | system | threads | dtype | model | ms per unit | vs MACE | first ms | units | params |")
     print("| --- | --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |")

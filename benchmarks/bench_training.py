@@ -1,9 +1,10 @@
 """Training throughput: structures per second of ``se3t train`` epochs (forward, forces, backward).
 
-Uses the rMD17 training files in ``../shared/data/rmd17`` when present, else the
-fixtures in ``tests/data``. Prints one row per molecule, thread count, dtype and mode
-(eager, or the traced and compiled step of ``se3t train --compile true``; its first epoch,
-which compiles, is the untimed warm-up).
+Uses the rMD17 training files in ``../shared/data/rmd17`` when present, else rattled
+copies of ``examples/structures/<molecule>.xyz`` labelled with EMT (``quick.py``; the
+speed of a step does not depend on the labels). Prints one row per molecule, thread
+count, dtype and mode (eager, or the traced and compiled step of
+``se3t train --compile true``; its first epoch, which compiles, is the untimed warm-up).
 
     python benchmarks/bench_training.py --structures 200 --threads 1 2
     python benchmarks/bench_training.py --molecules aspirin --threads 1 --dtypes float32 \
@@ -12,6 +13,9 @@ which compiles, is the untimed warm-up).
 Like ``se3t train``, it keeps freed memory in the process (``--allocator retain``);
 ``--allocator default`` leaves glibc's settings, as a script that does not call
 :func:`se3t_calc.retain_freed_memory` would.
+
+``--quick``: ethanol stand-ins (10 fitted, 2 for validation), 1 thread, float32, eager,
+one timed epoch.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
+import quick
 import torch
 
 from se3t_calc import ModelConfig, SE3TModel, retain_freed_memory
@@ -28,18 +33,20 @@ from se3t_calc.train.distributed import Cluster
 from se3t_calc.train.prepare import prepare
 from se3t_calc.train.trainer import Trainer
 
-ROOT = Path(__file__).resolve().parents[1]
-RMD17 = ROOT.parent / "shared" / "data" / "rmd17"
+RMD17 = quick.RMD17
 
 
-def data_file(molecule: str) -> Path:
-    """rMD17 ``train_01`` if available, else the committed fixture."""
+def data_file(molecule: str, structures: int, stand_in: bool) -> tuple[Path, str]:
+    """rMD17 ``train_01`` and "rMD17"; with ``stand_in`` or without the data, a stand-in file
+    of ``structures`` + 2 EMT-labelled frames and "EMT"."""
     path = RMD17 / f"rmd17_{molecule}_train_01.npz"
-    return path if path.is_file() else ROOT / "tests" / "data" / f"{molecule}_rmd17.xyz"
+    if stand_in or not path.is_file():
+        return quick.rmd17([molecule], train=structures + 2) / path.name, "EMT"
+    return path, "rMD17"
 
 
 def throughput(
-    molecule: str,
+    data: Path,
     structures: int | None,
     threads: int,
     dtype: str,
@@ -52,7 +59,7 @@ def throughput(
     torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory() as out:
         config = TrainConfig(
-            train_file=str(data_file(molecule)),
+            train_file=str(data),
             train_size=structures,
             valid_size=2,
             output_dir=out,
@@ -81,7 +88,11 @@ def main() -> None:
     parser.add_argument("--product-channels", type=int, help="override of the model's product channels")
     parser.add_argument("--num-layers", type=int, help="override of the model's number of layers")
     parser.add_argument("--allocator", choices=["retain", "default"], default="retain")
+    quick.add_options(parser, out=False)
     args = parser.parse_args()
+    if args.quick:
+        args.molecules, args.structures, args.epochs, args.threads = ["ethanol"], 10, 1, [1]
+        args.dtypes, args.modes = ["float32"], ["eager"]
     if args.allocator == "retain":
         retain_freed_memory()
     model = read_config_file(args.settings).get("model", {}) if args.settings else {}
@@ -93,14 +104,13 @@ def main() -> None:
     print(f"allocator {args.allocator}; structures/s, median of the timed epochs")
     print(f"{'molecule':<10}{'source':<10}{'threads':>8}{'dtype':>9}{'mode':>10}{'struct/s':>10}")
     for molecule in args.molecules:
-        source = "rMD17" if data_file(molecule).suffix == ".npz" else "fixture"
-        size = args.structures if source == "rMD17" else None  # fixtures: all but 2
+        data, source = data_file(molecule, args.structures, stand_in=args.quick)
         for threads in args.threads:
             for dtype in args.dtypes:
                 for mode in args.modes:
                     compiled = mode == "compiled"
                     batch = args.batch_size
-                    rate = throughput(molecule, size, threads, dtype, args.epochs, batch, model, compiled)
+                    rate = throughput(data, args.structures, threads, dtype, args.epochs, batch, model, compiled)
                     row = f"{molecule:<10}{source:<10}{threads:>8}{dtype:>9}{mode:>10}{rate:>10.1f}"
                     print(row, flush=True)
 

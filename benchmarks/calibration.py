@@ -14,6 +14,9 @@ their standard deviations over members (``ddof=1``) are compared with the refere
     python benchmarks/calibration.py runs/acac-fast-committee \\
         --calibrate valid=runs/acac/valid.xyz --sets test300=runs/acac/test_300K.xyz \\
         test600=../shared/data/acac/train_600K.xyz --json runs/calibration_acac.json
+
+``--quick``: the shipped ethanol committee (unless one is named) on two sets of 6 rattled
+ethanol structures labelled with EMT (``quick.py``), written to ``--out`` with the JSON.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import quick
 import torch
 
 from se3t_calc import keys
@@ -112,16 +116,31 @@ def _named(items: list[str]) -> dict[str, str]:
     return dict(item.split("=", 1) for item in items)
 
 
+def quick_settings(args: argparse.Namespace) -> None:
+    """``--quick``: two small EMT-labelled ethanol sets in ``--out``, the JSON there too."""
+    out = quick.folder(args.out)
+    args.committee = args.committee or "rmd17-ethanol-committee"
+    valid = quick.write_labelled(out / "valid.xyz", "ethanol", 6, seed=1)
+    test = quick.write_labelled(out / "test.xyz", "ethanol", 6, seed=2)
+    args.calibrate, args.sets = f"valid={valid}", [f"test={test}"]
+    args.json = args.json or str(out / "calibration.json")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("committee", help="committee folder or shipped name")
+    parser.add_argument("committee", nargs="?", help="committee folder or shipped name")
     parser.add_argument("--calibrate", help="NAME=FILE: the set the recalibration factor is fitted on")
-    parser.add_argument("--sets", nargs="+", required=True, help="NAME=FILE sets to score")
+    parser.add_argument("--sets", nargs="+", help="NAME=FILE sets to score (required)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", help="write every number here")
+    quick.add_options(parser)
     args = parser.parse_args()
+    if args.quick:
+        quick_settings(args)
+    if args.committee is None or not args.sets:
+        parser.error("give the committee and --sets (or --quick)")
     torch.set_num_threads(args.threads)
     committee = load_for_inference(args.committee, device=torch.device("cpu"), dtype=torch.float64)
     named = _named(([args.calibrate] if args.calibrate else []) + args.sets)

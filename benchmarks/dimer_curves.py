@@ -7,6 +7,9 @@ at a few distances and the lowest point of each curve; draws one panel per pair.
 
     python benchmarks/dimer_curves.py runs/x/best.pt --compare rmd17-ethanol-fast \\
         --plot benchmarks/figures/dimer_curves.png
+
+``--quick``: the first member of the shipped ethanol committee (it has ZBL) unless a
+model is named, 12 distances, the plot in ``--out``.
 """
 
 from __future__ import annotations
@@ -18,10 +21,12 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import quick
 import torch
 from ase import Atoms
 
 from se3t_calc import SE3TCalculator, SE3TModel, load_model
+from se3t_calc.pretrained import committee_files
 
 PROBES = (0.1, 0.3, 0.5, 0.7, 1.0)
 
@@ -55,12 +60,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("model", help="model with ZBL (name or file)")
+    parser.add_argument("model", nargs="?", help="model with ZBL (name or file)")
     parser.add_argument("--compare", nargs="*", default=[], help="further models to draw")
     parser.add_argument("--r-min", type=float, default=0.1, help="shortest distance, Å")
     parser.add_argument("--points", type=int, default=200)
     parser.add_argument("--plot", help="PNG to draw")
+    quick.add_options(parser)
     args = parser.parse_args()
+    if args.quick:
+        args.model = args.model or str(committee_files("rmd17-ethanol-committee")[0])
+        args.points, args.plot = 12, args.plot or str(quick.folder(args.out) / "dimer_curves.png")
+    elif args.model is None:
+        parser.error("the following arguments are required: model")
     model = _load(args.model)
     variants = {"with ZBL": model, "network alone": without_repulsion(model)}
     variants |= {name: _load(name) for name in args.compare}

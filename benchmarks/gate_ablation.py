@@ -1,9 +1,12 @@
-"""Does the gate nonlinearity help? ``se3t train`` with and without it on the committed
-ethanol fixture (100 training / 20 validation rMD17 frames), same seeds and budget.
+"""Does the gate nonlinearity help? ``se3t train`` with and without it on 100 training /
+20 validation frames of rMD17 ethanol (``train_01`` in ``../shared/data/rmd17``), same
+seeds and budget.
 
 Usage: python benchmarks/gate_ablation.py [--epochs 30] [--seeds 0 1]
 
 This is a small-data comparison of the architecture choice, not a trained model.
+``--quick``: 8 training / 4 validation frames of a stand-in of the rMD17 file (``quick.py``),
+1 epoch, seed 0.
 """
 
 from __future__ import annotations
@@ -13,18 +16,21 @@ import json
 import tempfile
 from pathlib import Path
 
+import quick
+
 from se3t_calc.train import TrainConfig, train
 
-FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "data" / "ethanol_rmd17.xyz"
+DATA = "rmd17_ethanol_train_01.npz"
+SIZES = {False: (100, 20), True: (8, 4)}  # training, validation structures; by --quick
 
 
-def fit(gate: bool, seed: int, epochs: int, threads: int) -> tuple[float, float]:
-    """Train; return (best validation force MAE in meV/Å, wall seconds)."""
+def fit(data: Path, sizes: tuple[int, int], gate: bool, seed: int, epochs: int, threads: int) -> tuple[float, float]:
+    """Train on ``sizes`` structures of ``data``; return (best validation force MAE in meV/Å, wall seconds)."""
     with tempfile.TemporaryDirectory() as out:
         config = TrainConfig(
-            train_file=str(FIXTURE),
-            train_size=100,
-            valid_size=20,
+            train_file=str(data),
+            train_size=sizes[0],
+            valid_size=sizes[1],
             epochs=epochs,
             seed=seed,
             device="cpu",
@@ -41,9 +47,14 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--data", type=Path, default=quick.RMD17, help="folder with the rMD17 npz files")
+    quick.add_options(parser, out=False)
     args = parser.parse_args()
+    sizes = SIZES[args.quick]
+    if args.quick:
+        args.epochs, args.seeds, args.data = 1, [0], quick.rmd17(["ethanol"], train=sum(sizes))
     rows = [
-        (gate, seed, *fit(gate, seed, args.epochs, args.threads))
+        (gate, seed, *fit(args.data / DATA, sizes, gate, seed, args.epochs, args.threads))
         for gate in (True, False)
         for seed in args.seeds
     ]

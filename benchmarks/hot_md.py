@@ -8,6 +8,9 @@ length; a pair closer than 0.6 of it counts as a collapse, which ends that run.
 Molecules may dissociate at this temperature; that is chemistry, not a failure.
 
     python benchmarks/hot_md.py runs/x/best.pt rmd17-ethanol-fast --molecule ethanol --ps 2
+
+``--quick``: the first member of the shipped ethanol committee (it has ZBL) unless models
+are named, on a stand-in of the rMD17 files (``quick.py``), 20 steps.
 """
 
 from __future__ import annotations
@@ -17,15 +20,17 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import quick
 import torch
 from ase.data import covalent_radii
 from dimer_curves import without_repulsion
 
 from se3t_calc import SE3TCalculator, load_model
 from se3t_calc.dynamics import make_dynamics
+from se3t_calc.pretrained import committee_files
 from se3t_calc.train.data import read_structures
 
-RMD17 = Path(__file__).resolve().parents[2] / "shared" / "data" / "rmd17"
+RMD17 = quick.RMD17
 COLLAPSE = 0.6  # closest pair / covalent bond length
 
 
@@ -39,7 +44,7 @@ def closest_ratio(atoms) -> float:
 
 
 def run(model, label: str, args: argparse.Namespace, seed: int) -> dict:
-    atoms = read_structures(RMD17 / f"rmd17_{args.molecule}_test_01.npz")[0].atoms
+    atoms = read_structures(args.data / f"rmd17_{args.molecule}_test_01.npz")[0].atoms
     atoms.calc = SE3TCalculator(model, device="cpu", dtype="float64")
     start_energy = atoms.get_potential_energy()
     dyn = make_dynamics(
@@ -70,15 +75,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("models", nargs="+")
+    parser.add_argument("models", nargs="*", help="model names or files (at least one)")
     parser.add_argument("--molecule", default="ethanol")
+    parser.add_argument("--data", type=Path, default=RMD17, help="folder with the rMD17 npz files")
     parser.add_argument("--temperature-K", type=float, default=2000.0)
     parser.add_argument("--timestep-fs", type=float, default=0.25)
     parser.add_argument("--ps", type=float, default=2.0)
     parser.add_argument("--check-every", type=int, default=4)
     parser.add_argument("--seeds", type=int, default=1, help="runs per model, seeds 0, 1, ...")
     parser.add_argument("--threads", type=int, default=1)
+    quick.add_options(parser, out=False)
     args = parser.parse_args()
+    if args.quick:
+        args.models = args.models or [str(committee_files("rmd17-ethanol-committee")[0])]
+        args.ps, args.seeds, args.data = 20 * args.timestep_fs / 1000, 1, quick.rmd17([args.molecule])
+    elif not args.models:
+        parser.error("the following arguments are required: models")
     torch.set_num_threads(args.threads)
     rows = []
     for name in args.models:

@@ -7,6 +7,9 @@ with the exact isolated-atom limit), and the atomisation energy of an rMD17 mole
 ``isolated_atoms_pbe_def2svp.xyz``).
 
     python benchmarks/isolated_atoms.py rmd17-ethanol rmd17-ethanol-fast runs/x/best.pt --molecule ethanol
+
+``--quick``: ``rmd17-<molecule>-fast`` and the shipped committee unless models are named,
+against EMT in place of DFT (a stand-in of the rMD17 files, ``quick.py``).
 """
 
 from __future__ import annotations
@@ -15,21 +18,22 @@ import argparse
 import warnings
 from pathlib import Path
 
+import quick
 from ase import Atoms
 from ase.io import read
 
 from se3t_calc import SE3TCalculator
 from se3t_calc.train.data import read_structures
 
-RMD17 = Path(__file__).resolve().parents[2] / "shared" / "data" / "rmd17"
+RMD17 = quick.RMD17
 
 
-def dft_reference(molecule: str) -> tuple[Atoms, float, dict[str, float]]:
+def dft_reference(molecule: str, data: Path = RMD17) -> tuple[Atoms, float, dict[str, float]]:
     """Frame 0 of test_01, its DFT energy (eV) and the DFT isolated-atom energies (eV)."""
-    frame = read_structures(RMD17 / f"rmd17_{molecule}_test_01.npz")[0]
+    frame = read_structures(data / f"rmd17_{molecule}_test_01.npz")[0]
     e0 = {
         a.get_chemical_symbols()[0]: a.get_potential_energy()
-        for a in read(RMD17 / "isolated_atoms_pbe_def2svp.xyz", ":")
+        for a in read(data / "isolated_atoms_pbe_def2svp.xyz", ":")
     }
     return frame.atoms, frame.energy, e0
 
@@ -64,10 +68,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("models", nargs="+", help="model names, files or committee folders")
+    parser.add_argument("models", nargs="*", help="model names, files or committee folders (at least one)")
     parser.add_argument("--molecule", default="ethanol")
+    parser.add_argument("--data", type=Path, default=RMD17, help="folder with the rMD17 files")
+    quick.add_options(parser, out=False)
     args = parser.parse_args()
-    molecule, dft, e0_dft = dft_reference(args.molecule)
+    if args.quick:
+        args.models = args.models or [f"rmd17-{args.molecule}-fast", f"rmd17-{args.molecule}-committee"]
+        args.data = quick.rmd17([args.molecule])
+    elif not args.models:
+        parser.error("the following arguments are required: models")
+    molecule, dft, e0_dft = dft_reference(args.molecule, args.data)
     rows = [model_row(name, molecule, dft, e0_dft) for name in args.models]
     species = sorted({s for r in rows for s in r["offsets"]})
     head = " | ".join(f"E({s} alone) - E0" for s in species)

@@ -12,6 +12,10 @@ produced them needs a reference call per time step (here 10 per kept frame, plus
 equilibration), which for DFT is the whole budget.
 
     python benchmarks/learn_vs_random.py runs/learn-glycine --frames 25 50 100 200 --seeds 2
+
+``--quick``: a stand-in for a learning run made in ``--out`` (12 rattled ethanol frames, a
+validation set, EMT as the reference and a tiny model; ``quick.py``), 10 frames, 5
+optimiser steps, one seed, a pool of 50 random frames; the figure goes to ``--out`` too.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import quick
 import torch
 from ase.io import read, write
 
@@ -35,6 +40,24 @@ from se3t_calc.train.config import TrainConfig
 from se3t_calc.train.run import train
 
 FIGURE = Path(__file__).parent / "figures" / "learn_vs_random.png"
+# --quick: a model and a budget that train in seconds
+QUICK_MODEL = {"r_cut": 4.0, "lmax": 2, "hidden_irreps": "8x0e+4x1o", "num_heads": 2, "head_channels": 2,
+               "radial_hidden": 16}  # fmt: skip
+
+
+def quick_run(out: Path) -> Path:
+    """A stand-in for a finished learning run on ethanol with EMT as the reference, in ``out``."""
+    run = out / "learn-ethanol-emt"
+    run.mkdir(parents=True, exist_ok=True)
+    start = quick.STRUCTURES / "ethanol.xyz"
+    config = LearnConfig(structure=str(start), reference="ase.calculators.emt:EMT", output_dir=str(run))
+    config.model = dict(QUICK_MODEL)
+    (run / "settings.json").write_text(json.dumps(config.to_dict(), indent=1) + "\n")
+    write(run / "start.xyz", read(start))
+    write(run / "isolated_atoms.xyz", quick.isolated_atoms(["H", "C", "O"]), format="extxyz")
+    write(run / "data.xyz", quick.labelled("ethanol", 12, seed=1), format="extxyz")
+    write(run / "validation_300K.xyz", quick.labelled("ethanol", 4, seed=2), format="extxyz")
+    return run
 
 
 def random_pool(run: Path, config: LearnConfig, frames: int) -> list:
@@ -80,24 +103,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("run", type=Path, help="a finished se3t learn run folder")
+    parser.add_argument("run", type=Path, nargs="?", help="a finished se3t learn run folder")
     parser.add_argument("--frames", type=int, nargs="+", default=[25, 50, 100, 200])
     parser.add_argument("--steps", type=int, default=1500, help="optimiser steps per model")
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--plot-only", action="store_true", help="redraw from RUN/learn_vs_random.json")
+    quick.add_options(parser)
     args = parser.parse_args()
+    png = FIGURE
+    if args.quick:
+        out = quick.folder(args.out)
+        args.run = args.run or quick_run(out)
+        args.frames, args.steps, args.seeds, png = [10], 5, 1, out / FIGURE.name
+    elif args.run is None:
+        parser.error("the following arguments are required: run")
     if args.plot_only:
         rows = json.loads((args.run / "learn_vs_random.json").read_text())
         temperatures = [k for k in rows[0] if k.endswith("K")]
         table(rows, temperatures)
-        figure(rows, temperatures, args.run.name)
+        figure(rows, temperatures, args.run.name, png)
         return
     torch.set_num_threads(args.threads)
     config = LearnConfig(**json.loads((args.run / "settings.json").read_text()))
     learned = read(args.run / "data.xyz", ":")
     counts = [n for n in args.frames if n <= len(learned)]
-    pool = random_pool(args.run, config, max(1000, 5 * max(counts)))
+    pool = random_pool(args.run, config, 5 * max(counts) if args.quick else max(1000, 5 * max(counts)))
     sets = {
         p.stem.removeprefix("validation_"): read(p, ":") for p in sorted(args.run.glob("validation_*K.xyz"))
     }
@@ -113,7 +144,7 @@ def main() -> None:
                 print(json.dumps(rows[-1]), flush=True)
     (args.run / "learn_vs_random.json").write_text(json.dumps(rows, indent=1) + "\n")
     table(rows, list(sets))
-    figure(rows, list(sets), args.run.name)
+    figure(rows, list(sets), args.run.name, png)
 
 
 def table(rows: list[dict], temperatures: list[str]) -> None:
@@ -129,8 +160,8 @@ def table(rows: list[dict], temperatures: list[str]) -> None:
         print(f"| {n} | " + " | ".join(f"{c:.1f}" for c in cells) + " |")
 
 
-def figure(rows: list[dict], temperatures: list[str], name: str) -> None:
-    """Force MAE against labelled frames, one panel per validation temperature."""
+def figure(rows: list[dict], temperatures: list[str], name: str, path: Path = FIGURE) -> None:
+    """Force MAE against labelled frames, one panel per validation temperature, drawn to ``path``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -153,8 +184,8 @@ def figure(rows: list[dict], temperatures: list[str], name: str) -> None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    FIGURE.parent.mkdir(exist_ok=True)
-    fig.savefig(FIGURE, dpi=120)
+    path.parent.mkdir(exist_ok=True)
+    fig.savefig(path, dpi=120)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,10 @@ cutoff). Pairs crossing the cutoff are counted; the total-energy traces go to a 
 
     python benchmarks/nve_drift.py                 # both parts, about 30 min on 2 cores
     python benchmarks/nve_drift.py --parts cutoff --nve-ps 2
+
+``--quick``: both parts on a stand-in of the rMD17 files (``quick.py``), 10 Langevin and
+10 NVE steps each; the JSON and the PNG go to ``--out`` (default there: a temporary folder
+instead of ``runs/nve_drift``).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import quick
 import torch
 
 from se3t_calc import SE3TCalculator, load_model
@@ -31,7 +36,7 @@ from se3t_calc.dynamics import make_dynamics
 from se3t_calc.train.data import read_structures
 
 ROOT = Path(__file__).resolve().parents[1]
-RMD17 = ROOT.parent / "shared" / "data" / "rmd17"
+RMD17 = quick.RMD17
 
 
 class HardCutoff(torch.nn.Module):
@@ -159,8 +164,13 @@ def main() -> None:
     parser.add_argument("--nve-ps", type=float, default=10.0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "nve_drift")
+    parser.add_argument("--out", type=Path, help="folder for the JSON and the PNG (default: runs/nve_drift)")
+    quick.add_options(parser, out=False)  # --out is the folder above
     args = parser.parse_args()
+    if args.quick:
+        args.equilibrate_ps = args.nve_ps = 10 * args.timestep_fs / 1000
+        args.out, args.data = quick.folder(args.out), quick.rmd17([args.molecule, "aspirin"])
+    args.out = args.out or ROOT / "runs" / "nve_drift"
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     results = {"settings": {k: str(v) for k, v in vars(args).items()}}

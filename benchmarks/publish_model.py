@@ -15,12 +15,18 @@ from the earlier training's minutes.
 
 A committee folder (``se3t train --committee N``) is published as ``<name>/member_k.pt``
 with one card holding the committee's test errors and each member's card.
+
+``--out DIR`` publishes into ``DIR`` instead of ``models/``. ``--quick`` trains a tiny model
+for one epoch on EMT-labelled ethanol stand-ins (``quick.py``) and publishes it as NAME
+(default ``quick-model``) into ``--out`` (default: a temporary folder), never ``models/``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
+import io
 import json
 from pathlib import Path
 
@@ -133,32 +139,69 @@ def _file_record(path: str) -> dict[str, str]:
     return {"path": Path(path).name, "sha256": digest}
 
 
-def main() -> None:
+def quick_run(out: Path) -> Path:
+    """A finished ``se3t train`` run in ``out/run``: a tiny model, one epoch on EMT-labelled ethanol."""
+    import quick
+
+    from se3t_calc.train import TrainConfig, train
+
+    config = TrainConfig(
+        train_file=str(quick.write_labelled(out / "train.xyz", "ethanol", 10, seed=1)),
+        test_file=str(quick.write_labelled(out / "test.xyz", "ethanol", 3, seed=2)),
+        valid_size=2,
+        epochs=1,
+        device="cpu",
+        output_dir=str(out / "run"),
+    )
+    model = {"r_cut": 4.0, "lmax": 2, "hidden_irreps": "8x0e+4x1o", "num_heads": 2, "head_channels": 2}
+    with contextlib.redirect_stdout(io.StringIO()):
+        train(config, model)
+    return out / "run"
+
+
+def parse_args() -> argparse.Namespace:
+    # benchmarks/quick.py, importable when this file runs as a script (tests import this module by path)
+    import quick
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", nargs="?", type=Path, help="se3t train output folder")
-    parser.add_argument("name", help="model name, e.g. rmd17-ethanol")
+    parser.add_argument("name", nargs="?", help="model name, e.g. rmd17-ethanol (required)")
     parser.add_argument("--recipe", help="command that reproduces the run")
     parser.add_argument("--commit", help="commit that trained it (default: as the run recorded it)")
     parser.add_argument("--hardware", help="describe the training machine (default: as the run recorded it)")
     parser.add_argument("--stability", type=Path, help="JSON from benchmarks/stability.py to add")
+    quick.add_options(parser, out=False)
+    parser.add_argument("--out", type=Path, help="publish into this folder instead of models/")
     args = parser.parse_args()
-    card_path = HERE / f"{args.name}.json"
+    if args.name is None and args.run is not None:  # a single positional is the name
+        args.run, args.name = None, str(args.run)
+    if args.quick:
+        args.out = quick.folder(args.out)
+        args.name, args.recipe = args.name or "quick-model", args.recipe or "publish_model.py --quick"
+        args.run = args.run or quick_run(args.out)
+    elif args.name is None:
+        parser.error("the following arguments are required: name")
+    if args.run is not None and not args.recipe:
+        parser.error("publishing a run needs --recipe")
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    models = args.out or HERE
+    card_path = models / f"{args.name}.json"
     if args.run is not None and any(args.run.glob(MEMBER_GLOB)):
-        if not args.recipe:
-            parser.error("publishing a run needs --recipe")
         card = card_from_committee(args.run, args.recipe, args.commit, args.hardware)
-        folder = HERE / args.name
+        folder = models / args.name
         folder.mkdir(exist_ok=True)
         for member in sorted(args.run.glob(MEMBER_GLOB)):
             atomic_save(read_checkpoint(member), folder / member.name)
         card["file_size_bytes"] = sum(p.stat().st_size for p in folder.glob(MEMBER_GLOB))
     elif args.run is not None:
-        if not args.recipe:
-            parser.error("publishing a run needs --recipe")
         card = card_from_run(args.run, args.recipe, args.commit, args.hardware)
         # in the current model format (older runs are migrated), written atomically
-        atomic_save(read_checkpoint(args.run / "best.pt"), HERE / f"{args.name}.pt")
-        card["file_size_bytes"] = (HERE / f"{args.name}.pt").stat().st_size
+        atomic_save(read_checkpoint(args.run / "best.pt"), models / f"{args.name}.pt")
+        card["file_size_bytes"] = (models / f"{args.name}.pt").stat().st_size
     else:
         card = json.loads(card_path.read_text())
     if args.stability:

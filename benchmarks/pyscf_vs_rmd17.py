@@ -6,20 +6,25 @@ MAE against rMD17, the spread of the energy difference (a constant offset betwee
 codes does not matter to a model with its own E0), and the seconds per call.
 
     python benchmarks/pyscf_vs_rmd17.py --molecule ethanol --frames 5
+
+``--quick``: one frame of a stand-in of the rMD17 files labelled with EMT (``quick.py``; the
+errors then compare PySCF with EMT); skipped without PySCF.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import time
 from pathlib import Path
 
 import numpy as np
+import quick
 
 from se3t_calc.learn.references import PySCFCalculator, label
 from se3t_calc.train.data import read_rmd17
 
-RMD17 = Path(__file__).resolve().parents[2] / "shared" / "data" / "rmd17"
+RMD17 = quick.RMD17
 
 
 def main() -> None:
@@ -28,8 +33,14 @@ def main() -> None:
     )
     parser.add_argument("--molecule", default="ethanol")
     parser.add_argument("--frames", type=int, default=5)
+    parser.add_argument("--data", type=Path, default=RMD17, help="folder with the rMD17 npz files")
+    quick.add_options(parser, out=False)
     args = parser.parse_args()
-    frames = read_rmd17(RMD17 / f"rmd17_{args.molecule}_test_01.npz")
+    if args.quick:
+        if importlib.util.find_spec("pyscf") is None:
+            quick.skip("PySCF not found (pip install se3t_calc[pyscf])")
+        args.frames, args.data = 1, quick.rmd17([args.molecule], test=1)
+    frames = read_rmd17(args.data / f"rmd17_{args.molecule}_test_01.npz")
     picked = frames[:: len(frames) // args.frames][: args.frames]
     offsets, errors, seconds = [], [], []
     for frame in picked:

@@ -16,6 +16,8 @@ Usage::
 ``benchmarks/figures/peers_aspirin.json`` keeps the medians of the run quoted in docs/speed.md
 and ``benchmarks/NOTES.md`` (2-core AMD EPYC, to 0.1 ms), so that the table and the
 plot can be redrawn when a model card changes without timing the peers again.
+
+``--quick``: that file (unless timings are given), the plot in ``--out``.
 """
 
 from __future__ import annotations
@@ -25,9 +27,12 @@ import json
 import math
 from pathlib import Path
 
+import quick
+
 from se3t_calc.pretrained import available_models, model_card
 
 MOLECULES = ("ethanol", "aspirin")
+KEPT = Path(__file__).parent / "figures" / "peers_aspirin.json"  # the medians quoted in the docs
 
 # bench_peers model -> the shipped model per molecule it times (ours; the accurate models of
 # the two molecules have different settings, so each is timed as itself), or published
@@ -171,9 +176,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("timings", type=Path, help="bench_peers.py --json output")
+    parser.add_argument("timings", type=Path, nargs="?", help="bench_peers.py --json output")
     parser.add_argument("--png", type=Path, help="write the plot here")
+    quick.add_options(parser)
     args = parser.parse_args()
+    if args.quick:
+        args.timings = args.timings or KEPT
+        args.png = args.png or quick.folder(args.out) / "speed_accuracy.png"
+    elif args.timings is None:
+        parser.error("the following arguments are required: timings")
     rows = table(timings(args.timings))
     print(markdown(rows))
     if args.png:

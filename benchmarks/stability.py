@@ -13,6 +13,9 @@ final, equilibrated state VelocityVerlet runs for ``--nve-ps`` and the total-ene
 
 ``--start si64`` starts from a 2x2x2 cubic diamond Si cell (a = 5.469 Å, PBE) with
 periodic boundaries; its bonds are those inside the cell.
+
+``--quick``: ``rmd17-ethanol`` on ethanol unless a model and a start are given, a stand-in
+of the rMD17 files (``quick.py``), 20 Langevin and 20 NVE steps, the JSON in ``--out``.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import quick
 from ase.build import bulk
 
 from se3t_calc import SE3TCalculator
@@ -30,7 +34,7 @@ from se3t_calc.analysis import bond_lengths, covalent_bonds, energy_drift
 from se3t_calc.dynamics import make_dynamics
 from se3t_calc.train.data import read_structures
 
-RMD17 = Path(__file__).resolve().parents[2] / "shared" / "data" / "rmd17"
+RMD17 = quick.RMD17
 
 
 def langevin(atoms, args: argparse.Namespace) -> dict:
@@ -99,7 +103,7 @@ def nve(atoms, args: argparse.Namespace) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model", help="model file or shipped model name")
+    parser.add_argument("model", nargs="?", help="model file or shipped model name (required)")
     parser.add_argument("--molecule", help="rMD17 molecule whose test file gives the start")
     parser.add_argument("--start", choices=["si64"], help="start from a crystal instead of --molecule")
     parser.add_argument("--frame", type=int, default=0)
@@ -114,7 +118,16 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="write the results here")
+    quick.add_options(parser)
     args = parser.parse_args()
+    if args.quick:
+        args.model = args.model or "rmd17-ethanol"
+        args.molecule = args.molecule or (None if args.start else "ethanol")
+        args.data = quick.rmd17([args.molecule] if args.molecule else [])
+        args.langevin_ps = args.nve_ps = 20 * args.timestep_fs / 1000
+        args.check_every, args.json = 5, args.json or quick.folder(args.out) / "stability.json"
+    elif args.model is None:
+        parser.error("the following arguments are required: model")
     if (args.molecule is None) == (args.start is None):
         parser.error("give one of --molecule and --start")
 

@@ -11,6 +11,10 @@ table of the mean over seeds.
     python benchmarks/study.py --variants default product16 --seeds 0 1
     python benchmarks/study.py --variants default invariant-r invariant-inverse \
         --molecules ethanol aspirin --seeds 0 1 2          # the distance-invariant ablation
+
+``--quick``: the default and e0-isolated variants (unless variants are named), one seed,
+one epoch on 8 + 2 frames of a stand-in of the rMD17 files (``quick.py``), 2 rounds of
+call timing; the runs go to ``--out-dir`` (default there: a temporary folder).
 """
 
 from __future__ import annotations
@@ -21,15 +25,17 @@ import time
 from pathlib import Path
 
 import numpy as np
+import quick
 import torch
-from ase.io import read
+from systems import aspirin
 
 from se3t_calc import ModelConfig, SE3TCalculator, SE3TModel, retain_freed_memory
 from se3t_calc.train import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[1]
-RMD17 = ROOT.parent / "shared" / "data" / "rmd17"
+RMD17 = quick.RMD17
 ISOLATED = "isolated_atoms_pbe_def2svp.xyz"
+SIZES = {False: (950, 50), True: (8, 2)}  # fitted and validation structures of train_01, by --quick
 
 # name -> (model settings, training settings); each differs from "default" in one thing
 VARIANTS: dict[str, tuple[dict, dict]] = {
@@ -107,8 +113,8 @@ def run(molecule: str, variant: str, seed: int, args: argparse.Namespace) -> dic
         config = TrainConfig(
             train_file=str(args.data / f"rmd17_{molecule}_train_01.npz"),
             test_file=str(args.data / f"rmd17_{molecule}_test_01.npz"),
-            train_size=950,
-            valid_size=50,
+            train_size=SIZES[args.quick][0],
+            valid_size=SIZES[args.quick][1],
             epochs=epochs,
             seed=seed,
             threads=args.threads,
@@ -128,7 +134,7 @@ def call_costs(variants: list[str], rounds: int = 30, calls: int = 4) -> dict[st
     round, so that a change in machine load hits all of them alike.
     """
     torch.set_num_threads(1)
-    atoms = read(ROOT / "tests" / "data" / "aspirin_rmd17.xyz", index=0)
+    atoms = aspirin()
     start = atoms.positions.copy()
     rng = np.random.default_rng(0)
     calcs, times = {}, {}
@@ -150,7 +156,7 @@ def call_costs(variants: list[str], rounds: int = 30, calls: int = 4) -> dict[st
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--molecules", nargs="+", default=["ethanol"])
-    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), help="default: all")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     parser.add_argument(
         "--epochs", nargs="+", default=["ethanol=60", "aspirin=25"], help="MOLECULE=EPOCHS budget per run"
@@ -158,12 +164,20 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--data", type=Path, default=RMD17, help="folder with the rMD17 npz files")
-    parser.add_argument("--out-dir", default=str(ROOT / "runs" / "study"))
+    parser.add_argument("--out-dir", help="folder of the runs (default: runs/study)")
     parser.add_argument("--no-train", action="store_true", help="only time the variants")
+    quick.add_options(parser, out=False)  # --out-dir is the folder above
     args = parser.parse_args()
+    rounds = 30
+    if args.quick:
+        args.molecules, args.seeds, args.epochs, rounds = ["ethanol"], [0], ["ethanol=1"], 2
+        args.variants = args.variants or ["default", "e0-isolated"]
+        args.data, args.out_dir = quick.rmd17(args.molecules), args.out_dir or str(quick.folder(None))
+    args.variants = args.variants or list(VARIANTS)
+    args.out_dir = args.out_dir or str(ROOT / "runs" / "study")
     retain_freed_memory()  # as `se3t train` does: training steps about 1.2x faster
     args.epochs = {k: int(v) for k, v in (item.split("=") for item in args.epochs)}
-    costs = call_costs(args.variants)
+    costs = call_costs(args.variants, rounds=rounds)
     if args.no_train:
         for v, (params, ms) in costs.items():
             print(f"{v:<14}{params:>8} params {ms:8.2f} ms ({ms / costs[args.variants[0]][1]:.2f}x)")

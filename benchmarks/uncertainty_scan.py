@@ -11,6 +11,10 @@ committee's mean per-atom force std and actual force error there.
     python benchmarks/uncertainty_scan.py stretch rmd17-ethanol-committee --molecule ethanol --bond 1 2
     python benchmarks/uncertainty_scan.py dihedral runs/acac-fast-committee \\
         --train runs/acac/train_300K_fit.xyz --sets ../shared/data/acac/train_600K.xyz
+
+``--quick`` (no scan named): both scans with the shipped ethanol committee, on stand-ins
+(``quick.py``): the C-O bond of a stand-in of the rMD17 files stretched from 1.2 to 2.0 Å,
+and EMT-labelled ethanol structures binned by their C-C-O-H dihedral, written to ``--out``.
 """
 
 from __future__ import annotations
@@ -19,16 +23,18 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+import quick
 import torch
 from ase import Atoms
-from ase.io import read
+from ase.io import read, write
 from ase.neighborlist import natural_cutoffs, neighbor_list
 from calibration import errors_and_stds, predict
 
 from se3t_calc import SE3TCalculator
 from se3t_calc.train.data import read_structures
 
-RMD17 = Path(__file__).resolve().parents[2] / "shared" / "data" / "rmd17"
+RMD17 = quick.RMD17
+QUICK_COMMITTEE = "rmd17-ethanol-committee"
 
 
 def side_of(atoms: Atoms, i: int, j: int) -> list[int]:
@@ -44,7 +50,7 @@ def side_of(atoms: Atoms, i: int, j: int) -> list[int]:
 
 
 def stretch(args: argparse.Namespace) -> None:
-    atoms = read_structures(RMD17 / f"rmd17_{args.molecule}_test_01.npz")[0].atoms
+    atoms = read_structures(args.data / f"rmd17_{args.molecule}_test_01.npz")[0].atoms
     i, j = args.bond
     moving = side_of(atoms, i, j)
     axis = atoms.positions[j] - atoms.positions[i]
@@ -95,14 +101,35 @@ def _angles(path: str) -> np.ndarray:
     return np.array([(a.info["dihedral_angle"] + 180) % 360 - 180 for a in read(path, ":")])
 
 
+def quick_scans(out: Path) -> None:
+    """``--quick``: both scans on stand-ins, the dihedral's labelled sets written to ``out``."""
+    data = quick.rmd17(["ethanol"])
+    stretch(argparse.Namespace(committee=QUICK_COMMITTEE, molecule="ethanol", data=data, bond=(0, 2),
+                               from_A=1.2, to_A=2.0, step_A=0.4))  # fmt: skip
+    sets = {}
+    for name, seed in (("train", 1), ("test", 2)):
+        frames = quick.labelled("ethanol", 6, seed=seed, rattle_A=0.1)
+        for atoms in frames:
+            atoms.info["dihedral_angle"] = atoms.get_dihedral(1, 0, 2, 8)  # C-C-O-H of ethanol.xyz
+        sets[name] = str(write_frames(out / f"dihedral_{name}.xyz", frames))
+    dihedral(argparse.Namespace(committee=QUICK_COMMITTEE, train=sets["train"], sets=[sets["test"]], bin_deg=15))
+
+
+def write_frames(path: Path, frames: list[Atoms]) -> Path:
+    write(path, frames, format="extxyz")
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    sub = parser.add_subparsers(dest="scan", required=True)
+    quick.add_options(parser)
+    sub = parser.add_subparsers(dest="scan")
     s = sub.add_parser("stretch")
     s.add_argument("committee")
     s.add_argument("--molecule", default="ethanol")
+    s.add_argument("--data", type=Path, default=RMD17, help="folder with the rMD17 npz files")
     s.add_argument("--bond", type=int, nargs=2, default=(1, 2), metavar=("I", "J"))
     s.add_argument("--from-A", type=float, default=1.0)
     s.add_argument("--to-A", type=float, default=4.0)
@@ -116,7 +143,12 @@ def main() -> None:
     d.set_defaults(run=dihedral)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    args.run(args)
+    if args.quick and args.scan is None:
+        quick_scans(quick.folder(args.out))
+    elif args.scan is None:
+        parser.error("the following arguments are required: scan")
+    else:
+        args.run(args)
 
 
 if __name__ == "__main__":

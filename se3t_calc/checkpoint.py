@@ -119,6 +119,43 @@ def weights_checksum(config: dict[str, Any], state_dict: dict[str, torch.Tensor]
     return digest.hexdigest()
 
 
+def run_checksum(checkpoint: dict[str, Any]) -> str:
+    """sha256 (hex) of what a resumed run takes from ``last.pt`` besides the model.
+
+    Covers the training settings, the split, the data fingerprint and the whole training
+    state (weights, optimiser, schedule, EMA, counters, random generators); the model's
+    configuration and exported weights have their own checksum.
+    """
+    digest = hashlib.sha256()
+    covered = {
+        "train_config": checkpoint["metadata"]["training"]["train_config"],
+        "split": checkpoint["split"],
+        "data_fingerprint": checkpoint.get("data_fingerprint"),
+        "training_state": checkpoint["training_state"],
+    }
+    _update(digest, covered)
+    return digest.hexdigest()
+
+
+def _update(digest: Any, value: Any) -> None:
+    """Feed plain data and tensors into ``digest``, with their structure, types and shapes."""
+    if isinstance(value, torch.Tensor):
+        tensor = value.detach().cpu().contiguous()
+        digest.update(f"tensor:{tensor.dtype}:{tuple(tensor.shape)}:".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    elif isinstance(value, dict):
+        digest.update(f"dict:{len(value)}:".encode())
+        for key in sorted(value, key=repr):
+            digest.update(f"{key!r}=".encode())
+            _update(digest, value[key])
+    elif isinstance(value, (list, tuple)):
+        digest.update(f"list:{len(value)}:".encode())
+        for item in value:
+            _update(digest, item)
+    else:
+        digest.update(f"{type(value).__name__}:{value!r};".encode())
+
+
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Load a checkpoint dict (a file, or a shipped model's name) safely, in the current format.
 
@@ -283,6 +320,8 @@ def migrate_v3_to_v4(data: dict[str, Any]) -> dict[str, Any]:
     """
     model = SE3TModel(ModelConfig.from_dict(data["config"]))
     select = _used_radial_columns(model)
+    # a training checkpoint's own checksum is renewed only if it held: an edit stays refused
+    intact = "run_checksum" in data and data["run_checksum"] == run_checksum(data)
     state = {name: select[name](w) if name in select else w for name, w in data["state_dict"].items()}
     out = {
         **data,
@@ -293,6 +332,8 @@ def migrate_v3_to_v4(data: dict[str, Any]) -> dict[str, Any]:
     if "training_state" in data:
         names = [name for name, _ in model.named_parameters()]
         out["training_state"] = _migrate_training_state(data["training_state"], select, names)
+    if intact:
+        out["run_checksum"] = run_checksum(out)
     return out
 
 

@@ -11,6 +11,7 @@ from se3t_calc.checkpoint import (
     atomic_save,
     model_from_dict,
     read_checkpoint,
+    run_checksum,
     weights_checksum,
 )
 
@@ -185,3 +186,29 @@ def test_a_model_without_the_isolated_atom_limit_says_so_when_loaded(tmp_path):
     path, _ = _legacy_file(tmp_path, 2)
     with pytest.warns(LegacyModelWarning, match="isolated-atom limit"):
         load_model(path)
+
+
+def _training_checkpoint(tmp_path, *, edited: bool):
+    """A format-3 training checkpoint (a model, its averaged copy, no optimiser moments)."""
+    path = tmp_path / "last.pt"
+    save_model(small_model(), path)
+    data = torch.load(path, weights_only=True)
+    data["metadata"]["training"] = {"train_config": {"lr": 0.01}}
+    training = {"model": data["state_dict"], "ema": {"model": data["state_dict"], "num_updates": 3}}
+    data.update(split={"train": [0, 1], "valid": [2]}, training_state=training)
+    data["training_state"]["optimizer"] = {"state": {}, "param_groups": []}
+    data["run_checksum"] = run_checksum(data)
+    old = as_format_3(data)
+    if edited:
+        old["metadata"]["training"]["train_config"]["lr"] = 1.0  # after the checksum was taken
+    torch.save(old, path)
+    return path
+
+
+@pytest.mark.parametrize("edited", [False, True])
+def test_migration_renews_the_run_checksum_only_of_an_intact_training_checkpoint(tmp_path, edited):
+    migrated = read_checkpoint(_training_checkpoint(tmp_path, edited=edited))
+    assert migrated["training_state"]["model"].keys() == migrated["state_dict"].keys()
+    for key, value in migrated["state_dict"].items():
+        assert torch.equal(migrated["training_state"]["ema"]["model"][key], value)
+    assert (migrated["run_checksum"] == run_checksum(migrated)) is not edited

@@ -13,16 +13,22 @@ per message:
 A unit is one energy+forces call through an ASE calculator with positions jittered
 by 0.01 Å (``--mode call``), or one ASE ``VelocityVerlet`` step, neighbour list
 and calculator overhead included (``--mode md``).
+
+``--quick`` runs alone, without ``bench_peers.py``: ``--model`` (default se3t) on
+``--system`` (default aspirin), one request of 2 units as if read from stdin, then exits;
+a peer whose package is not installed here is skipped with a note.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import importlib.util
 import json
 import os
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -33,10 +39,21 @@ from ase.data import atomic_numbers
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 from ase.md.verlet import VelocityVerlet
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from systems import SYSTEMS
-
 SEED = 0
+
+
+def _benchmark_systems() -> dict:
+    """``SYSTEMS`` of ``benchmarks/systems.py``, loaded by its path: this file runs as
+    ``python benchmarks/peers/worker.py`` in the peers' environments, whose ``sys.path``
+    holds ``benchmarks/peers`` but not ``benchmarks``."""
+    spec = importlib.util.spec_from_file_location("systems", Path(__file__).resolve().parents[1] / "systems.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.SYSTEMS
+
+
+SYSTEMS = _benchmark_systems()
 
 
 def se3t(
@@ -229,19 +246,38 @@ def protocol_stream():
     return stream
 
 
-def main() -> None:
-    reply = protocol_stream()
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--model", required=True, choices=list(ADAPTERS))
-    parser.add_argument("--system", required=True, choices=list(SYSTEMS))
+    parser.add_argument("--model", choices=list(ADAPTERS), help="required unless --quick (se3t)")
+    parser.add_argument("--system", choices=list(SYSTEMS), help="required unless --quick (aspirin)")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--mode", default="call", choices=["call", "md"])
+    parser.add_argument(
+        "--quick", action="store_true", help="run alone: one request of 2 units, no stdin (a check, for CI)"
+    )
     args = parser.parse_args()
+    if args.quick:
+        args.model, args.system = args.model or "se3t", args.system or "aspirin"
+    for name in ("model", "system"):
+        if getattr(args, name) is None:
+            parser.error(f"the following arguments are required: --{name}")
+    return args
+
+
+def main() -> None:
+    reply = protocol_stream()
+    args = parse_args()
     torch.set_num_threads(args.threads)
     atoms = SYSTEMS[args.system]()
     species = sorted(set(atoms.get_chemical_symbols()))
-    atoms.calc, model = ADAPTERS[args.model](args.dtype, species)
+    try:
+        atoms.calc, model = ADAPTERS[args.model](args.dtype, species)
+    except ImportError as err:
+        if not args.quick:
+            raise
+        print(f"skipped: {args.model}: its package is not installed here ({err})", file=reply, flush=True)
+        return
     params = sum(p.numel() for p in model.parameters())
     reference = atoms.positions.copy()
     rng = np.random.default_rng(SEED)
@@ -254,7 +290,8 @@ def main() -> None:
     first_ms = 1000 * (time.perf_counter() - start)
     info = {"atoms": len(atoms), "threads": torch.get_num_threads(), "params": params}
     print(json.dumps({"ready": True, "first_ms": first_ms, "info": info}), file=reply, flush=True)
-    for line in sys.stdin:
+    requests: Iterable[str] = ["2", "quit"] if args.quick else sys.stdin
+    for line in requests:
         if line.strip() == "quit":
             break
         n = int(line)

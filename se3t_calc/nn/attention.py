@@ -136,14 +136,15 @@ class EquivariantAttention(torch.nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-edge weights of the value paths (E, C, paths) and of the key paths (E, C, key
         paths), ``C`` ordered (head, channel), from one radial MLP per group of heads."""
+        paths = [self.tp.num_paths, self.tp_key.num_paths]
         weights = torch.cat(
             [
-                mlp(basis[inv]).view(num_edges, -1, n * self.head_channels)
+                mlp(basis[inv]).view(num_edges, sum(paths), n * self.head_channels)
                 for (inv, n), mlp in zip(self.groups, self.radial, strict=True)
             ],
             dim=-1,
         )
-        value, key = weights.split([self.tp.num_paths, self.tp_key.num_paths], dim=1)
+        value, key = weights.split(paths, dim=1)
         # contiguous: with the transposed view, inductor (torch 2.13, CPU) got the gradient
         # of the key weights wrong (right energies, wrong forces under torch.compile)
         return value.transpose(1, 2), key.transpose(1, 2).contiguous()

@@ -3,13 +3,13 @@ checks that ``last.pt`` is intact, finite and was written for the same data."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from se3t_calc.checkpoint import run_checksum
 from se3t_calc.train.config import TrainConfig
 from se3t_calc.train.data import file_sha256
 
@@ -122,43 +122,6 @@ def data_fingerprint(config: TrainConfig) -> dict[str, str]:
     if config.atomic_energies == "fit":
         del paths["atomic_energies"]
     return {name: file_sha256(path) for name, path in paths.items() if path}
-
-
-def run_checksum(checkpoint: dict[str, Any]) -> str:
-    """sha256 (hex) of what a resumed run takes from ``last.pt`` besides the model.
-
-    Covers the training settings, the split, the data fingerprint and the whole training
-    state (weights, optimiser, schedule, EMA, counters, random generators); the model's
-    configuration and exported weights have their own checksum.
-    """
-    digest = hashlib.sha256()
-    covered = {
-        "train_config": checkpoint["metadata"]["training"]["train_config"],
-        "split": checkpoint["split"],
-        "data_fingerprint": checkpoint.get("data_fingerprint"),
-        "training_state": checkpoint["training_state"],
-    }
-    _update(digest, covered)
-    return digest.hexdigest()
-
-
-def _update(digest: Any, value: Any) -> None:
-    """Feed plain data and tensors into ``digest``, with their structure, types and shapes."""
-    if isinstance(value, torch.Tensor):
-        tensor = value.detach().cpu().contiguous()
-        digest.update(f"tensor:{tensor.dtype}:{tuple(tensor.shape)}:".encode())
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
-    elif isinstance(value, dict):
-        digest.update(f"dict:{len(value)}:".encode())
-        for key in sorted(value, key=repr):
-            digest.update(f"{key!r}=".encode())
-            _update(digest, value[key])
-    elif isinstance(value, (list, tuple)):
-        digest.update(f"list:{len(value)}:".encode())
-        for item in value:
-            _update(digest, item)
-    else:
-        digest.update(f"{type(value).__name__}:{value!r};".encode())
 
 
 def sign(checkpoint: dict[str, Any]) -> dict[str, Any]:
