@@ -86,7 +86,7 @@ def lammps_found() -> bool:
 def quick_settings(args: argparse.Namespace) -> None:
     """``--quick``: one small box on one rank, one step; a model exported to ``--out`` if none is given."""
     if not lammps_found():
-        quick.skip("lmp with ML-IAP and PYTHON, or mpirun, not found on PATH (examples/lammps/build_lammps.sh)")
+        quick.skip("lmp with ML-IAP and PYTHON, or mpirun, not found on PATH")
     args.cells, args.ranks, args.steps = [3], [1], 1
     if args.model is None and not args.ghosts_only:
         from se3t_calc.integrations.lammps import export_lammps

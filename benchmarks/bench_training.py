@@ -110,7 +110,9 @@ def main() -> None:
                 for mode in args.modes:
                     compiled = mode == "compiled"
                     batch = args.batch_size
-                    rate = throughput(data, args.structures, threads, dtype, args.epochs, batch, model, compiled)
+                    rate = throughput(
+                        data, args.structures, threads, dtype, args.epochs, batch, model, compiled
+                    )
                     row = f"{molecule:<10}{source:<10}{threads:>8}{dtype:>9}{mode:>10}{rate:>10.1f}"
                     print(row, flush=True)
 

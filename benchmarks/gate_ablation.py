@@ -24,8 +24,13 @@ DATA = "rmd17_ethanol_train_01.npz"
 SIZES = {False: (100, 20), True: (8, 4)}  # training, validation structures; by --quick
 
 
-def fit(data: Path, sizes: tuple[int, int], gate: bool, seed: int, epochs: int, threads: int) -> tuple[float, float]:
-    """Train on ``sizes`` structures of ``data``; return (best validation force MAE in meV/Å, wall seconds)."""
+def fit(
+    data: Path, sizes: tuple[int, int], gate: bool, seed: int, epochs: int, threads: int
+) -> tuple[float, float]:
+    """Train on ``sizes`` (fitted, validation) structures of ``data``.
+
+    Returns the best validation force MAE (meV/Å) and the wall seconds.
+    """
     with tempfile.TemporaryDirectory() as out:
         config = TrainConfig(
             train_file=str(data),

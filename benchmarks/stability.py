@@ -123,7 +123,8 @@ def main() -> None:
     if args.quick:
         args.model = args.model or "rmd17-ethanol"
         args.molecule = args.molecule or (None if args.start else "ethanol")
-        args.data = quick.rmd17([args.molecule] if args.molecule else [])
+        if args.molecule:
+            args.data = quick.rmd17([args.molecule])
         args.langevin_ps = args.nve_ps = 20 * args.timestep_fs / 1000
         args.check_every, args.json = 5, args.json or quick.folder(args.out) / "stability.json"
     elif args.model is None:

@@ -106,18 +106,13 @@ def quick_scans(out: Path) -> None:
     data = quick.rmd17(["ethanol"])
     stretch(argparse.Namespace(committee=QUICK_COMMITTEE, molecule="ethanol", data=data, bond=(0, 2),
                                from_A=1.2, to_A=2.0, step_A=0.4))  # fmt: skip
-    sets = {}
     for name, seed in (("train", 1), ("test", 2)):
         frames = quick.labelled("ethanol", 6, seed=seed, rattle_A=0.1)
         for atoms in frames:
             atoms.info["dihedral_angle"] = atoms.get_dihedral(1, 0, 2, 8)  # C-C-O-H of ethanol.xyz
-        sets[name] = str(write_frames(out / f"dihedral_{name}.xyz", frames))
-    dihedral(argparse.Namespace(committee=QUICK_COMMITTEE, train=sets["train"], sets=[sets["test"]], bin_deg=15))
-
-
-def write_frames(path: Path, frames: list[Atoms]) -> Path:
-    write(path, frames, format="extxyz")
-    return path
+        write(out / f"dihedral_{name}.xyz", frames, format="extxyz")
+    train, test = str(out / "dihedral_train.xyz"), str(out / "dihedral_test.xyz")
+    dihedral(argparse.Namespace(committee=QUICK_COMMITTEE, train=train, sets=[test], bin_deg=15))
 
 
 def main() -> None:
@@ -143,7 +138,9 @@ def main() -> None:
     d.set_defaults(run=dihedral)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    if args.quick and args.scan is None:
+    if args.quick and args.scan is not None:
+        parser.error("--quick runs both scans on stand-ins: name no scan")
+    if args.quick:
         quick_scans(quick.folder(args.out))
     elif args.scan is None:
         parser.error("the following arguments are required: scan")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import json
 import os
 import pickle
@@ -70,10 +71,12 @@ def atomic_save(obj: Any, path: str | os.PathLike, dump: Callable[[Any, Any], No
     rename over ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    serialised = io.BytesIO()  # in memory first: a full disk then raises OSError, not torch's own
+    dump(obj, serialised)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            dump(obj, handle)
+            handle.write(serialised.getbuffer())
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; a model file is not

@@ -29,7 +29,7 @@ from se3t_calc.cli_md import add_md_parser
 from se3t_calc.cli_train import add_eval_parser, add_train_parser
 from se3t_calc.config import INVARIANTS, ModelConfig
 from se3t_calc.learn.references import ReferenceFailure
-from se3t_calc.paths import check_format, check_outputs
+from se3t_calc.paths import check_format, check_outputs, check_writable, write_structure
 from se3t_calc.pretrained import (
     NO_MODELS_HINT,
     available_models,
@@ -57,7 +57,6 @@ def _init(args: argparse.Namespace) -> None:
 
 def _relax(args: argparse.Namespace) -> None:
     from ase.filters import FrechetCellFilter
-    from ase.io import write
     from ase.optimize import BFGS, FIRE, LBFGS
 
     check_format(args.out, "--out")
@@ -68,6 +67,7 @@ def _relax(args: argparse.Namespace) -> None:
         raise ValueError(
             f"--cell needs a 3-D periodic structure; {args.structure} has pbc={atoms.pbc.tolist()}"
         )
+    check_writable(atoms, args.out, "--out")
     atoms.calc = make_calculator(args)
     target: Any = FrechetCellFilter(atoms) if args.cell else atoms
     optimizer = {"bfgs": BFGS, "fire": FIRE, "lbfgs": LBFGS}[args.optimizer](target, logfile="-")
@@ -75,7 +75,7 @@ def _relax(args: argparse.Namespace) -> None:
     # one frame per step: the file stays readable if the run is interrupted
     with attach_trajectory(optimizer, atoms, path, interval=1):
         converged = optimizer.run(fmax=args.fmax, steps=args.steps)
-    write(args.out, atoms)  # in the format of the extension
+    write_structure(atoms, args.out, "--out")
     fmax = float(np.linalg.norm(atoms.get_forces(), axis=1).max())
     status = "converged" if converged else f"NOT converged in {args.steps} steps"
     print(f"{status}: E = {atoms.get_potential_energy():.6f} eV, max force {fmax:.4f} eV/Å")
@@ -267,7 +267,13 @@ def _os_error_message(command: str, err: OSError) -> str:
     if err.errno == errno.EEXIST and name and os.path.isfile(name):  # mkdir where a file is
         hint = "it is a file, where a folder is needed"
     if command == "train" and err.errno in (errno.ENOSPC, errno.EDQUOT):
-        hint = f"{hint}, then continue with the same command and --resume"
+        saved = name is not None and (Path(name).parent / "last.pt").is_file()
+        then = (
+            "continue with the same command and --resume"
+            if saved
+            else ("start again with the same command and --overwrite (no checkpoint was saved yet)")
+        )
+        hint = f"{hint}, then {then}"
     line = f"se3t {command}: {verb} {name or 'a file'}: {reason}"
     return line + (f"; {hint}" if hint else "")
 

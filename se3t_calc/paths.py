@@ -9,6 +9,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ase import Atoms
 
 PathLike = str | os.PathLike
 
@@ -108,6 +112,53 @@ def check_format(path: PathLike, flag: str, *, trajectory: bool = False) -> None
         what, use = ("trajectory", ".extxyz, .xyz or .traj") if trajectory else ("structure", "")
         use = use or ".extxyz, .xyz, .traj, .cif, .pdb, .vasp or another format ase.io.write knows"
         raise ValueError(f"{flag} {path}: the extension names no {what} format ASE writes; use {use}")
+
+
+def write_structure(atoms: Atoms, path: PathLike, flag: str) -> None:
+    """Write ``atoms`` in the format of the extension of ``path``, atomically: a structure the
+    format cannot hold (a molecule without a cell as POSCAR) leaves any file there as it was.
+
+    Raises
+    ------
+    ValueError
+        Naming the flag, the file, the format and ASE's reason.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    _write_or_explain(atoms, tmp, path, flag)
+    os.replace(tmp, path)
+
+
+def check_writable(atoms: Atoms, path: PathLike, flag: str) -> None:
+    """Before a run: refuse a format that cannot hold ``atoms`` (a trial write to a scratch
+    folder), so that the run's result is not lost at its end.
+
+    Raises
+    ------
+    ValueError
+        As :func:`write_structure`.
+    """
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        _write_or_explain(atoms, Path(scratch) / "trial", Path(path), flag)
+
+
+def _write_or_explain(atoms: Atoms, target: Path, path: Path, flag: str) -> None:
+    """``ase.io.write`` to ``target`` in the format of ``path``'s extension; a failure removes
+    ``target`` and becomes a ValueError naming ``flag`` and ``path``."""
+    from ase.io import write
+    from ase.io.formats import filetype
+
+    kind = filetype(path, read=False)
+    try:
+        write(target, atoms, format=kind)
+    except Exception as err:  # ase raises many types for structures a format cannot hold
+        target.unlink(missing_ok=True)
+        raise ValueError(
+            f"{flag} {path}: ASE cannot write this structure as {kind} ({type(err).__name__}: {err}); "
+            "choose a format that holds it, e.g. .extxyz"
+        ) from None
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -251,7 +251,7 @@ def test_file_too_large_for_the_disk_exits_with_one_line(tmp_path):
 
 
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root writes to read-only folders")
-@pytest.mark.parametrize("command", ["train", "init", "export-lammps"])
+@pytest.mark.parametrize("command", ["train", "init", "export-lammps", "relax", "md"])
 def test_read_only_folder_is_one_line(tmp_path, command):
     model = _model_file(tmp_path)
     folder = tmp_path / "read-only"
@@ -262,12 +262,37 @@ def test_read_only_folder_is_one_line(tmp_path, command):
             "train": ["train", *TRAIN, "--output-dir", str(folder / "run")],
             "init": ["init", str(folder / "m.pt"), "--species", "H"],
             "export-lammps": ["export-lammps", model, str(folder / "m.pkl")],
+            "relax": ["relax", model, ETHANOL, "--out", str(folder / "r.extxyz"), "--device", "cpu"],
+            "md": ["md", model, ETHANOL, "--out", str(folder / "t.extxyz"), *QUICK_MD],
         }[command]
         message = _exit_message(argv)
     finally:
         folder.chmod(0o755)
     assert message.startswith(f"se3t {command}: cannot read or write {folder}")
     assert "[Errno 13] Permission denied; check its permissions" in message
+
+
+@pytest.mark.parametrize("saved", [False, True])
+def test_a_full_disk_in_training_advises_resume_only_with_a_checkpoint(tmp_path, saved):
+    """In the first epoch no last.pt exists yet: --resume would be refused, so the advice is to
+    start again; later the run continues with --resume."""
+    import errno
+
+    from se3t_calc.cli import _os_error_message
+
+    run = tmp_path / "run"
+    run.mkdir()
+    if saved:
+        (run / "last.pt").write_bytes(b"a checkpoint")
+    full = OSError(errno.ENOSPC, "No space left on device", str(run / "best.pt"))
+    message = _os_error_message("train", full)
+    assert message.startswith(f"se3t train: cannot write {run / 'best.pt'}: [Errno 28]")
+    if saved:
+        assert message.endswith("then continue with the same command and --resume")
+    else:
+        assert message.endswith(
+            "then start again with the same command and --overwrite (no checkpoint was saved yet)"
+        )
 
 
 # 5. MD settings without a meaning

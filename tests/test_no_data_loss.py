@@ -169,3 +169,12 @@ def test_train_keeps_results_that_cannot_be_resumed_unless_told(tmp_path, resume
         _train(run, "--overwrite")
         assert [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [1]
         assert (run / "best.pt").read_bytes() != before[0]
+
+
+def test_relax_refuses_a_format_that_cannot_hold_the_structure_before_running(folder):
+    """POSCAR needs a cell: a molecule is refused before the relaxation, and the file kept."""
+    (folder / "r.vasp").write_text(EARLIER)
+    with pytest.raises(SystemExit, match=r"--out r\.vasp: ASE cannot write this structure as vasp"):
+        _relax("--out", "r.vasp", "--overwrite")
+    assert (folder / "r.vasp").read_text() == EARLIER
+    assert not (folder / "relax_path.extxyz").exists()  # refused before the relaxation

@@ -116,3 +116,17 @@ def test_relax_reports_the_committee_uncertainty(tmp_path):
         "relax", str(folder), str(EXAMPLES / "ethanol.xyz"), "--steps", "3", "--device", "cpu", cwd=tmp_path
     )
     assert "committee uncertainty: energy ±" in run.stdout, run.stderr
+
+
+def test_relax_that_ends_with_collapsed_atoms_says_so_and_fails(tmp_path):
+    """H placed 0.3 Å from C, and a model without repulsion: the relaxation ends collapsed (or
+    stays so), and the command names the pair and exits 1 rather than reporting a result."""
+    atoms = read(EXAMPLES / "ethanol.xyz")
+    symbols = atoms.get_chemical_symbols()
+    c, h = symbols.index("C"), symbols.index("H")
+    atoms.positions[h] = atoms.positions[c] + [0.3, 0.0, 0.0]
+    atoms.write(tmp_path / "close.xyz")
+    save_model(small_model(zbl=False), tmp_path / "m.pt")
+    run = _se3t("relax", "m.pt", "close.xyz", "--steps", "1", "--device", "cpu", cwd=tmp_path)
+    assert run.returncode == 1
+    assert f"atoms {min(c, h)} (" in run.stderr and "the structure collapsed" in run.stderr

@@ -46,7 +46,9 @@ def _benchmark_systems() -> dict:
     """``SYSTEMS`` of ``benchmarks/systems.py``, loaded by its path: this file runs as
     ``python benchmarks/peers/worker.py`` in the peers' environments, whose ``sys.path``
     holds ``benchmarks/peers`` but not ``benchmarks``."""
-    spec = importlib.util.spec_from_file_location("systems", Path(__file__).resolve().parents[1] / "systems.py")
+    spec = importlib.util.spec_from_file_location(
+        "systems", Path(__file__).resolve().parents[1] / "systems.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
