@@ -315,10 +315,10 @@ def test_nose_hoover_at_zero_kelvin_is_refused(tmp_path):
     [
         ("--timestep-fs", "inf", "must be a finite number, got inf"),
         ("--temperature-K", "inf", "must be a finite number, got inf"),
-        ("--temperature-K", "nan", "must be >= 0, got nan"),
+        ("--temperature-K", "nan", "must be a finite number, got nan"),
         ("--seed", "-1", "must be >= 0, got -1"),
         ("--skin", "inf", "must be a finite number, got inf"),
-        ("--skin", "nan", "must be >= 0, got nan"),
+        ("--skin", "nan", "must be a finite number, got nan"),
     ],
 )
 def test_md_flags_without_a_meaning_are_refused_naming_the_flag(tmp_path, capsys, flag, value, expected):
