@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from ase.data import atomic_numbers
-from e3nn import o3
 
 INVARIANTS = ("r", "inverse", "mixed")
 RADIAL_BASES = ("bump", "bessel")
@@ -208,6 +207,8 @@ def _validate(cfg: ModelConfig) -> None:
 
 def _validate_irreps(text: str) -> None:
     try:
+        from e3nn import o3  # on use: the settings classes load without PyTorch
+
         irreps = o3.Irreps(text)
     except (ValueError, AssertionError) as err:
         _fail("hidden_irreps", text, f"not an irreps string ({err})")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import vesin
 
 # vesin (0.3-0.6) dies with SIGFPE once atoms span ~1e5 cutoffs along a non-periodic direction
 MAX_SPAN_CUTOFFS = 1e4
@@ -46,6 +45,8 @@ def neighbor_list(
     check_cell(cell, pbc)
     _check_images(cell, pbc, cutoff)
     box = np.where(pbc[:, None], cell, 0.0) if pbc.any() else np.zeros((3, 3))
+    import vesin  # on use: vesin loads PyTorch, which the command's parser does not need
+
     calculator = vesin.NeighborList(cutoff=float(cutoff), full_list=True)
     i, j, shifts = calculator.compute(
         np.ascontiguousarray(positions, dtype=np.float64), box, pbc.tolist(), quantities="ijS"

@@ -223,3 +223,15 @@ def test_nve_summary_gives_the_drift_and_the_largest_change_per_atom():
     line = energy_conservation(totals, atoms=9)
     drift = float(re.search(r"drift ([-+.\d]+)", line).group(1))
     assert abs(drift - 10.0) < 1e-6 and "change from the start 2.5000 meV/atom over 0.100 ps" in line
+
+
+def test_the_command_parser_starts_without_pytorch():
+    """``se3t --help`` and a mistyped flag answer in a fraction of a second: building the parser
+    (every subcommand, their settings classes) imports neither PyTorch nor e3nn."""
+    code = (
+        "import sys\nfrom se3t_calc.cli import build_parser\nbuild_parser()\n"
+        "print(sorted(m for m in ('torch', 'e3nn', 'vesin') if m in sys.modules))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"

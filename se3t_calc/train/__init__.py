@@ -1,15 +1,34 @@
 """Training: labelled data, statistics, losses, the loop and evaluation.
 
-Imported by the command line and by users' scripts, never by the calculator.
+Imported by the command line and by users' scripts, never by the calculator. The names
+below are imported on first use (the settings classes need no PyTorch).
 """
 
-from se3t_calc.train.config import TrainConfig, read_config_file
-from se3t_calc.train.data import read_structures
-from se3t_calc.train.dataset import GraphDataset
-from se3t_calc.train.evaluate import evaluate
-from se3t_calc.train.labels import LabeledStructure
-from se3t_calc.train.metrics import ErrorAccumulator, format_table
-from se3t_calc.train.run import train
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from se3t_calc.train.config import TrainConfig, read_config_file
+    from se3t_calc.train.data import read_structures
+    from se3t_calc.train.dataset import GraphDataset
+    from se3t_calc.train.evaluate import evaluate
+    from se3t_calc.train.labels import LabeledStructure
+    from se3t_calc.train.metrics import ErrorAccumulator, format_table
+    from se3t_calc.train.run import train
+
+_HOMES = {
+    "TrainConfig": "config",
+    "read_config_file": "config",
+    "read_structures": "data",
+    "GraphDataset": "dataset",
+    "evaluate": "evaluate",
+    "LabeledStructure": "labels",
+    "ErrorAccumulator": "metrics",
+    "format_table": "metrics",
+    "train": "run",
+}
 
 __all__ = [
     "ErrorAccumulator",
@@ -22,3 +41,11 @@ __all__ = [
     "read_structures",
     "train",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'se3t_calc.train' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"se3t_calc.train.{_HOMES[name]}"), name)
+    globals()[name] = value
+    return value

@@ -268,7 +268,8 @@ class Trainer:
             else "no epoch finished, so nothing was saved"
         )
         return TrainingDivergedError(
-            f"training diverged in epoch {epoch} ({what}): lower --lr (now {lr:g}; try {min(lr / 10, 1e-3):g}) "
+            f"training diverged in epoch {epoch} ({what}): lower --lr "
+            f"(now {lr:g}; try {min(lr / 10, 1e-3):g}) "
             f"or raise --warmup-epochs, and train again in a new --output-dir; {kept}"
         )
 
