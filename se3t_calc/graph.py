@@ -113,7 +113,8 @@ def atoms_to_graph(
     Returns
     -------
     dict of str to torch.Tensor
-        See :mod:`se3t_calc.keys`.
+        See :mod:`se3t_calc.keys`; with ``atomic_numbers`` and ``cutoff``, by which a model
+        refuses a graph built with another species order or a shorter cutoff than its own.
     """
     structures = [atoms] if isinstance(atoms, Atoms) else list(atoms)
     if not structures:
@@ -125,7 +126,11 @@ def atoms_to_graph(
         pairs = neighbor_list(a.positions, a.cell.array, a.pbc, cutoff)
         parts.append(structure_arrays(a, idx, pairs))
     dtype = torch.get_default_dtype() if dtype is None else dtype
-    return to_tensors(concatenate(parts), device=device, dtype=dtype)
+    graph = to_tensors(concatenate(parts), device=device, dtype=dtype)
+    numbers = np.concatenate([a.numbers for a in structures]).astype(np.int64)
+    graph[keys.ATOMIC_NUMBERS] = torch.as_tensor(numbers, device=device)
+    graph[keys.CUTOFF] = torch.tensor(float(cutoff), dtype=dtype, device=device)
+    return graph
 
 
 def structure_arrays(

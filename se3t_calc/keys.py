@@ -16,6 +16,9 @@ CELL_SHIFTS: Final[str] = "cell_shifts"  # (E, 3) float, integer lattice shifts 
 # edge vector r_ij = positions[j] - positions[i] + S @ cell, pointing from i to j
 EDGE_VECTORS: Final[str] = "edge_vectors"  # (E, 3) float, r_ij in Å, given by an MD engine; replaces
 # positions and cell shifts in the edge vectors (positions are then only read for N and the dtype)
+# written by atoms_to_graph (the batch API) only, so that a model refuses a graph built for another
+ATOMIC_NUMBERS: Final[str] = "atomic_numbers"  # (N,) int64, the element of each atom
+CUTOFF: Final[str] = "cutoff"  # () float, Å, the cutoff of the neighbour lists
 
 NODE_ENERGY: Final[str] = "node_energy"  # (N,) float64 whatever the model dtype, per-atom energies, eV
 TOTAL_ENERGY: Final[str] = "total_energy"  # (B,) float64, eV

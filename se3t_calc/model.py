@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from ase.data import atomic_numbers
 from e3nn import o3
 
 from se3t_calc import keys
@@ -79,6 +80,8 @@ class SE3TModel(torch.nn.Module):
         self.readout = EnergyReadout(num_scalars, config.readout_hidden, len(config.species))
         self.repulsion = ZBLRepulsion(config.species) if config.zbl else None
         self.register_buffer("free_species", torch.arange(len(config.species)), persistent=False)
+        numbers = torch.tensor([atomic_numbers[s] for s in config.species])
+        self.register_buffer("species_numbers", numbers, persistent=False)
 
     def forward(self, data: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Compute energies for a batch of structures.
@@ -100,6 +103,8 @@ class SE3TModel(torch.nn.Module):
                 f"the graph is in {pos.dtype} and the model in {self.readout.scale.dtype}: build the graph "
                 "in the model's dtype (atoms_to_graph(..., dtype=...)) or cast the model (model.to(dtype))"
             )
+        if keys.ATOMIC_NUMBERS in data:
+            self._check_graph(data)
         species = data[keys.SPECIES]
         edge_index = data[keys.EDGE_INDEX]
         num_atoms = species.shape[0]
@@ -120,6 +125,22 @@ class SE3TModel(torch.nn.Module):
             node_energy = node_energy + self.repulsion(length, species, edge_index, num_atoms).double()
         total = sum_per_graph(node_energy, data[keys.BATCH], data[keys.CELL].shape[0])
         return {**data, keys.NODE_ENERGY: node_energy, keys.TOTAL_ENERGY: total}
+
+    def _check_graph(self, data: dict[str, torch.Tensor]) -> None:
+        """Refuse a graph of :func:`~se3t_calc.atoms_to_graph` built with another species order
+        or a shorter cutoff than this model's: its energies would be wrong without a word."""
+        fix = "build it with atoms_to_graph(atoms, model.config.species, model.config.r_cut)"
+        species = data[keys.SPECIES]
+        same = bool(species.max() < len(self.config.species)) and torch.equal(
+            self.species_numbers.index_select(0, species), data[keys.ATOMIC_NUMBERS]
+        )
+        if not same:
+            raise ValueError(f"the graph's species indices are not those of {self.config.species}: {fix}")
+        if float(data[keys.CUTOFF]) < self.config.r_cut:
+            raise ValueError(
+                f"the graph was built with a cutoff of {float(data[keys.CUTOFF]):g} Å, shorter than the "
+                f"model's {self.config.r_cut:g} Å, so it lacks neighbours: {fix}"
+            )
 
 
 def _products(irreps: o3.Irreps, channels: int, depth: int) -> torch.nn.Module:

@@ -175,6 +175,31 @@ def test_readme_batch_example_runs_as_written(monkeypatch):
     assert torch.isfinite(out[keys.FORCES]).all()
 
 
+@pytest.mark.parametrize(
+    ("species", "cutoff", "message"),
+    [
+        (["O", "C", "H"], None, "species indices are not those of"),
+        (["H", "C", "O", "N"], None, None),  # more species, the model's first: the same indices
+        (["N", "H", "C", "O"], None, "species indices are not those of"),
+        (None, 2.0, r"cutoff of 2 Å, shorter than the model's 4 Å"),
+        (None, 6.0, None),  # a longer cutoff adds edges of zero weight
+    ],
+)
+def test_a_graph_built_for_another_model_is_refused(species, cutoff, message):
+    """The batch API: a graph with another species order or a shorter cutoff would give wrong
+    energies without a word; it is refused, naming the fix."""
+    model = small_model(r_cut=4.0).double()
+    atoms = ethanol(0)
+    exact = energy_and_derivatives(model, atoms_to_graph(atoms, ["H", "C", "O"], 4.0, dtype=torch.float64))
+    graph = atoms_to_graph(atoms, species or ["H", "C", "O"], cutoff or 4.0, dtype=torch.float64)
+    if message is None:
+        out = energy_and_derivatives(model, graph)
+        torch.testing.assert_close(out[keys.TOTAL_ENERGY], exact[keys.TOTAL_ENERGY], rtol=1e-12, atol=0)
+        return
+    with pytest.raises(ValueError, match=message):
+        energy_and_derivatives(model, graph)
+
+
 def test_graph_dtype_follows_torch_default_and_an_explicit_one():
     from se3t_calc import ModelConfig, SE3TModel
 
