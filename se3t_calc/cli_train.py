@@ -57,7 +57,7 @@ def _train(args: argparse.Namespace) -> None:
             f"--init-from {config.init_from} is a committee; start from one model, e.g. "
             f"--init-from {members[0]} (and train a new committee with --committee)"
         )
-    check_run_folder(config.output_dir, overwrite=args.overwrite)
+    check_run_folder(config.output_dir, committee=args.committee, overwrite=args.overwrite)
     given = set(_read_config(args.config)["train"]) if args.config else set()
     given |= {f.name for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
     if args.committee > 1:

@@ -55,17 +55,22 @@ def check_outputs(
         raise ValueError(_existing(existing))
 
 
-def check_run_folder(folder: PathLike, *, overwrite: bool = False) -> None:
-    """Refuse a training output folder that holds results of a run but nothing to resume it from.
+def check_run_folder(folder: PathLike, *, committee: int = 1, overwrite: bool = False) -> None:
+    """Refuse a training output folder that holds results of a run but nothing to resume it
+    from, or a run of the other kind (one model against a committee).
 
     A folder with ``last.pt`` is left to the trainer (resumed with ``--resume``, refused
     without); one with ``best.pt`` or ``metrics.jsonl`` but no ``last.pt`` would have them
-    replaced by a new run.
+    replaced by a new run. A committee's members live in ``member_k/`` (gathered as
+    ``member_k.pt``): a single-model run there, or a committee in a single model's folder,
+    would leave two kinds of model in one folder.
 
     Parameters
     ----------
     folder : path
         The ``--output-dir`` of ``se3t train``.
+    committee : int
+        Members of the new or resumed run (1: a single model).
     overwrite : bool
         Allow a new run to replace those results.
 
@@ -77,8 +82,20 @@ def check_run_folder(folder: PathLike, *, overwrite: bool = False) -> None:
     from se3t_calc.train.trainer import BEST, LAST, LOG
 
     folder = Path(folder)
-    results = [name for name in (BEST, LOG) if (folder / name).exists()]
-    if results and not (folder / LAST).is_file() and not overwrite:
+    single = [name for name in (LAST, BEST, LOG) if (folder / name).exists()]
+    members = sorted(p.name for p in folder.glob("member_*") if p.is_dir() or p.suffix == ".pt")
+    if committee > 1 and single:
+        raise ValueError(
+            f"{folder} holds a single-model run ({', '.join(single)}), not a committee: train the "
+            "committee into another --output-dir"
+        )
+    if committee == 1 and members:
+        raise ValueError(
+            f"{folder} holds a committee ({', '.join(members[:3])}{', ...' if len(members) > 3 else ''}): "
+            "resume it with its --committee N, or train a single model into another --output-dir"
+        )
+    results = [name for name in (BEST, LOG) if name in single]
+    if results and LAST not in single and not overwrite:
         raise ValueError(
             f"{folder} holds {' and '.join(results)} of an earlier run but no {LAST} to resume it from; "
             "choose another --output-dir, or pass --overwrite to start a new run that replaces them"

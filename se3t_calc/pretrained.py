@@ -53,8 +53,15 @@ def committee_files(source: str | os.PathLike) -> list[Path] | None:
     if not folder.is_dir():
         return None
     files = sorted(folder.glob(MEMBER_GLOB))
+    best = folder / "best.pt"  # a single model's training run
+    if files and best.is_file():
+        raise FileNotFoundError(
+            f"{folder} holds both a committee ({MEMBER_GLOB}) and a single model ({best.name}): give "
+            f"one of them, e.g. {best} for the single model"
+        )
     if not files:
-        raise FileNotFoundError(f"{folder} is a folder without committee members ({MEMBER_GLOB})")
+        hint = f": it is a training run folder; give its model, {best}" if best.is_file() else ""
+        raise FileNotFoundError(f"{folder} is a folder without committee members ({MEMBER_GLOB}){hint}")
     return files
 
 

@@ -178,3 +178,30 @@ def test_relax_refuses_a_format_that_cannot_hold_the_structure_before_running(fo
         _relax("--out", "r.vasp", "--overwrite")
     assert (folder / "r.vasp").read_text() == EARLIER
     assert not (folder / "relax_path.extxyz").exists()  # refused before the relaxation
+
+
+@pytest.mark.parametrize("resume", [[], ["--resume"]])
+def test_a_run_of_the_other_kind_is_refused_in_a_training_folder(folder, resume):
+    """A committee into a single model's run folder, or one model into a committee's, would
+    leave two kinds of model in one folder (and a loader picking one of them)."""
+    train = ["train", "--train-file", str(DATA / "ethanol_rmd17.xyz"), "--device", "cpu", *resume]
+    (folder / "single").mkdir()
+    (folder / "single" / "last.pt").write_text(EARLIER)
+    with pytest.raises(SystemExit, match=r"single holds a single-model run \(last\.pt\), not a committee"):
+        main([*train, "--output-dir", "single", "--committee", "2"])
+    (folder / "team" / "member_0").mkdir(parents=True)
+    with pytest.raises(SystemExit, match=r"team holds a committee \(member_0\): resume it with"):
+        main([*train, "--output-dir", "team"])
+    assert (folder / "single" / "last.pt").read_text() == EARLIER
+
+
+def test_a_folder_with_a_committee_and_a_single_model_is_not_loaded(folder):
+    from se3t_calc import SE3TCalculator
+
+    (folder / "run").mkdir()
+    shutil.copy(folder / "m.pt", folder / "run" / "best.pt")
+    with pytest.raises(FileNotFoundError, match=r"training run folder; give its model, run/best\.pt"):
+        SE3TCalculator("run")
+    shutil.copy(folder / "m.pt", folder / "run" / "member_0.pt")
+    with pytest.raises(FileNotFoundError, match=r"holds both a committee \(member_\*\.pt\) and a single"):
+        SE3TCalculator("run")
