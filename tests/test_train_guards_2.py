@@ -312,3 +312,11 @@ def test_wrong_types_given_in_code_are_named():
 
     with pytest.raises(ValueError, match=r"ModelConfig.num_heads='2': expected an integer, got a str"):
         ModelConfig(species=["H"], num_heads="2")
+
+
+def test_species_that_no_training_structure_has_are_refused(tmp_path):
+    """--species H C O N on data without N would give N atoms an untrained E0 of 0 eV."""
+    config = _config(tmp_path, "run", **TINY)
+    with pytest.raises(ValueError, match=r"--species lists \['N'\], which no structure of the training"):
+        train(config, {**SMALL, "species": ["H", "C", "O", "N"]})
+    assert not (tmp_path / "run" / "best.pt").exists()

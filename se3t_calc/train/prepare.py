@@ -95,6 +95,8 @@ def prepare(
     test = read(config.test_file) if config.test_file else None
     if not config.init_from:  # a fine-tuned model knows the elements of its own training
         _check_learnable(config, pool, {"--valid-file": held, "--test-file": test})
+    if species and not config.init_from:
+        _check_species_trained(config, species, pool)
     species = tuple(species) if species else _elements(pool + (held or []) + (test or []))
     train_idx, valid_idx = _split(config, len(pool), held is not None, split)
     train = GraphDataset(pool, species, cutoff)
@@ -175,6 +177,20 @@ def _check_learnable(
                 f"{config.train_file} has: the model cannot learn them; add structures with them "
                 f"to the training data, or use a {flag} without them"
             )
+
+
+def _check_species_trained(
+    config: TrainConfig, species: Sequence[str], pool: Sequence[LabeledStructure]
+) -> None:
+    """Refuse ``--species`` that no training structure has: the model would give those atoms
+    untrained energies (E0 of 0 eV) and use them without a word."""
+    untrained = [s for s in species if s not in _elements(pool)]
+    if untrained:
+        raise ValueError(
+            f"--species lists {untrained}, which no structure of the training data {config.train_file} "
+            "has: a model would give those atoms untrained energies; remove them from --species, or "
+            "add structures with them to the training data"
+        )
 
 
 def _elements(structures: Sequence[LabeledStructure]) -> tuple[str, ...]:
