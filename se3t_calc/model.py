@@ -34,6 +34,7 @@ class SE3TModel(torch.nn.Module):
     """
 
     free_species: torch.Tensor
+    species_numbers: torch.Tensor
 
     def __init__(self, config: ModelConfig):
         super().__init__()

@@ -311,3 +311,39 @@ def test_the_time_budget_keeps_room_for_another_round(structure, tmp_path):
     assert run.out_of_budget() is None
     run.cycle_s = 40.0
     assert run.out_of_budget() == "max_time"
+
+
+def test_a_failed_start_does_not_block_the_corrected_command(structure, tmp_path):
+    """A reference that fails on the lone atoms (E0) leaves nothing labelled: the same
+    --output-dir with a working reference starts afresh; a bad spec writes no folder at all."""
+    with pytest.raises(ValueError, match="--reference pyscf: unknown"):
+        LearningRun.new(_config(structure, tmp_path, reference="pyscf"))
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(ReferenceFailure, match=r"returned int, not an ASE calculator"):
+        LearningRun.new(
+            _config(structure, tmp_path, reference=f"{Path(__file__).stem}:not_a_calculator")
+        ).run()
+    with pytest.raises(
+        ReferenceFailure, match=r"calling it to make a calculator failed \(RuntimeError: boom\)"
+    ):
+        LearningRun.new(_config(structure, tmp_path, reference=f"{Path(__file__).stem}:raising")).run()
+    run = LearningRun.new(_config(structure, tmp_path, max_calls=6))  # the folder of the failures
+    assert run.run() == tmp_path / "run"
+
+
+def not_a_calculator() -> int:
+    return 42
+
+
+def raising() -> EMT:
+    raise RuntimeError("boom")
+
+
+def test_what_cannot_be_learned_is_refused_before_any_reference_call(tmp_path):
+    lone = tmp_path / "h.xyz"
+    write(lone, Atoms("H"))
+    with pytest.raises(ValueError, match="needs at least 2"):
+        LearningRun.new(_config(str(lone), tmp_path))
+    with pytest.raises(ValueError, match=r"--initial-frames 4 with valid_size 0.1 .* holds out 0 frame"):
+        _config(str(lone), tmp_path, initial_frames=4, train={"valid_size": 0.1}).check()
+    assert CALLS["count"] == 0

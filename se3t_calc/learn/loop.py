@@ -61,17 +61,19 @@ class LearningRun:
     def __init__(self, config: LearnConfig):
         config.check()
         self.config = config
+        self.factory = make_reference(config.reference)  # a bad spec is refused before any file
         self.dir = Path(config.output_dir)
         start = self.dir / "start.xyz"
         if not start.is_file():
+            structure = read_structure(config.structure)
+            _check_structure(structure, config.structure)
             self.dir.mkdir(parents=True, exist_ok=True)
-            _write_frames(start, [read_structure(config.structure)])
+            _write_frames(start, [structure])
         self.start = read_structure(start)
         _write_json(self.dir / "settings.json", config.to_dict())
         self.state = _read_json(self.dir / "state.json", _new_state())
         self.rounds: list[dict[str, Any]] = _read_json(self.dir / "rounds.json", [])
         self.data = _read_frames(self.dir / "data.xyz")
-        self.factory = make_reference(config.reference)
         self.clock = time.monotonic()
         self.elapsed_before = float(self.state["elapsed_s"])
         self.budget = parse_duration(config.max_time) if config.max_time else None
@@ -82,6 +84,9 @@ class LearningRun:
     def new(cls, config: LearnConfig) -> LearningRun:
         """A run in a folder that holds none yet."""
         folder = Path(config.output_dir)
+        if (folder / "settings.json").is_file() and _labelled_nothing(folder):
+            for name in RUN_FILES:  # a start that failed before its first label: begin afresh
+                (folder / name).unlink(missing_ok=True)
         if (folder / "settings.json").is_file():
             raise ValueError(f"{folder} already holds a learning run; continue it with --resume {folder}")
         taken = sorted(p.name for p in folder.glob("*") if p.name in RUN_FILES or p.match("member_*.pt"))
@@ -392,6 +397,20 @@ def _new_state() -> dict[str, Any]:
 
 def _read_json(path: Path, default: Any) -> Any:
     return json.loads(path.read_text()) if path.is_file() else default
+
+
+def _check_structure(atoms: Atoms, path: str) -> None:
+    """Refuse, before any reference call, a structure with nothing to learn between atoms."""
+    if len(atoms) < 2:
+        raise ValueError(
+            f"{path} holds {len(atoms)} atom: se3t learn fits the interactions between atoms, so the "
+            "structure needs at least 2 (a lone atom's energy is its E0)"
+        )
+
+
+def _labelled_nothing(folder: Path) -> bool:
+    """A run folder whose run stopped before a label was kept (no E0, no frame): nothing to lose."""
+    return not any((folder / name).exists() for name in ("isolated_atoms.xyz", "data.xyz", "rounds.json"))
 
 
 def _write_json(path: Path, obj: Any) -> None:

@@ -68,7 +68,23 @@ def make_reference(spec: str) -> Callable[[], Calculator]:
         factory = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as err:
         raise ValueError(f"--reference {spec}: cannot import {name} from {module} ({err})") from err
-    return factory
+    return lambda: _calculator_from(factory, spec)
+
+
+def _calculator_from(factory: Callable[[], Any], spec: str) -> Calculator:
+    """Call a user's ``module:function``; refuse, naming it, a failure or anything but a calculator."""
+    try:
+        calculator = factory()
+    except Exception as err:  # the user's code may raise anything
+        raise ReferenceFailure(
+            f"--reference {spec}: calling it to make a calculator failed ({type(err).__name__}: {err})"
+        ) from err
+    if not callable(getattr(calculator, "get_potential_energy", None)):
+        raise ReferenceFailure(
+            f"--reference {spec}: the function returned {type(calculator).__name__}, not an ASE "
+            "calculator; it must return one (e.g. EMT(), or an ORCA/CP2K/VASP calculator of ASE)"
+        )
+    return calculator
 
 
 def _require(package: str, hint: str) -> None:

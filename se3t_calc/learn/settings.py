@@ -131,6 +131,14 @@ class LearnConfig:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
         if self.max_time is not None:
             parse_duration(self.max_time)
+        valid = self.train.get("valid_size", TRAIN["valid_size"])
+        held = round(valid * self.initial_frames) if 0 < valid < 1 else int(valid)
+        if held < 1 or self.initial_frames - held < 2:
+            raise ValueError(
+                f"--initial-frames {self.initial_frames} with valid_size {valid} (the [train] settings) "
+                f"holds out {held} frame(s) and fits {self.initial_frames - held}: the first round needs "
+                "at least 1 to validate and 2 to fit; raise --initial-frames (e.g. 20)"
+            )
 
     def temperature_at(self, round_: int, exploration: int) -> float:
         """Temperature of the ``exploration``-th committee MD (0-based), after training round
