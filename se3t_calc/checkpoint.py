@@ -201,6 +201,13 @@ def _torch_load(path: Path) -> Any:
     """``torch.load(weights_only=True)`` with every failure turned into a :class:`ModelFileError`."""
     if path.stat().st_size == 0:
         raise ModelFileError(f"{path} is empty (0 bytes): not a model file; write or copy it again")
+    with path.open("rb") as handle:
+        magic = handle.read(4)
+    if magic[:2] != b"PK" and magic[:1] != b"\x80":  # neither torch's zip nor a pickle
+        raise ModelFileError(
+            f"{path} is not a model file (not a file written by torch.save; it starts with {magic!r}); "
+            "give a .pt file written by se3t_calc, or a shipped model's name"
+        )
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:

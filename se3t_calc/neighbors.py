@@ -6,6 +6,8 @@ import numpy as np
 
 # vesin (0.3-0.6) dies with SIGFPE once atoms span ~1e5 cutoffs along a non-periodic direction
 MAX_SPAN_CUTOFFS = 1e4
+# a molecular structure that large, of at most this many atoms, is listed by all N^2 distances
+MAX_PAIRWISE = 1000
 # periodic cell vectors spanning less than this fraction of the area (2-D) or volume (3-D) of
 # orthogonal vectors of their lengths are (nearly) linearly dependent: vesin dies with SIGFPE
 # on collinear ones and searches for minutes over the images of nearly collinear ones
@@ -40,6 +42,12 @@ def neighbor_list(
         Integer lattice shifts ``S`` with ``r_ij = r_j - r_i + S @ cell``.
     """
     pbc = np.asarray(pbc, dtype=bool)
+    if (
+        not pbc.any()
+        and len(positions) <= MAX_PAIRWISE
+        and _extent(positions, pbc)[0] > MAX_SPAN_CUTOFFS * cutoff
+    ):
+        return _all_pairs(positions, cutoff)  # vesin cannot; a few molecules far apart can be
     if not pbc.all():
         _check_span(positions, pbc, cutoff)
     check_cell(cell, pbc)
@@ -54,15 +62,28 @@ def neighbor_list(
     return i.astype(np.int64), j.astype(np.int64), shifts.astype(np.int64)
 
 
-def _check_span(positions: np.ndarray, pbc: np.ndarray, cutoff: float) -> None:
-    """Refuse structures far larger than the cutoff along a non-periodic axis (an atom flew away)."""
+def _extent(positions: np.ndarray, pbc: np.ndarray) -> tuple[float, int]:
+    """The largest extent of the atoms along a non-periodic axis, Å, and that axis."""
     span = np.where(pbc, 0.0, np.ptp(positions, axis=0))
     axis = int(np.argmax(span))
-    if span[axis] > MAX_SPAN_CUTOFFS * cutoff:
+    return float(span[axis]), axis
+
+
+def _all_pairs(positions: np.ndarray, cutoff: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`neighbor_list` of a non-periodic structure by all N^2 distances."""
+    distance = np.linalg.norm(positions[None, :] - positions[:, None], axis=-1)
+    i, j = np.nonzero((distance < cutoff) & ~np.eye(len(positions), dtype=bool))
+    return i.astype(np.int64), j.astype(np.int64), np.zeros((len(i), 3), dtype=np.int64)
+
+
+def _check_span(positions: np.ndarray, pbc: np.ndarray, cutoff: float) -> None:
+    """Refuse structures far larger than the cutoff along a non-periodic axis (an atom flew away)."""
+    span, axis = _extent(positions, pbc)
+    if span > MAX_SPAN_CUTOFFS * cutoff:
         far = int(np.argmax(np.abs(positions[:, axis] - np.median(positions[:, axis]))))
         raise ValueError(
-            f"atoms span {span[axis]:.3g} Å along {'xyz'[axis]}, more than {MAX_SPAN_CUTOFFS:.0e} times "
-            f"the cutoff ({cutoff} Å); atom {far} is at {positions[far].tolist()}: it has left the "
+            f"atoms span {span:.3g} Å along {'xyz'[axis]}, more than {MAX_SPAN_CUTOFFS:.0e} times "
+            f"the cutoff ({cutoff:.3g} Å); atom {far} is at {positions[far].tolist()}: it has left the "
             "structure (in MD: a blow-up; reduce the time step or check the model)"
         )
 

@@ -179,9 +179,18 @@ def _write_or_explain(atoms: Atoms, target: Path, path: Path, flag: str) -> None
 
 
 def _same_file(a: Path, b: Path) -> bool:
-    if a.resolve() == b.resolve():
+    if _resolved(a) == _resolved(b):
         return True
     return a.exists() and b.exists() and os.path.samefile(a, b)  # hard links
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError) as err:  # a symlink loop (RuntimeError before Python 3.13)
+        raise ValueError(
+            f"{path} cannot be resolved ({err}): a symbolic link loop? choose another path"
+        ) from None
 
 
 def _refuse_input(flag: str, path: Path, inputs: Mapping[str, PathLike]) -> None:

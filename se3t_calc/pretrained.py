@@ -91,6 +91,12 @@ def model_path(model: str | os.PathLike) -> Path:
     shipped = models_dir() / f"{model}.pt"
     if isinstance(model, str) and path.name == model and shipped.is_file():
         return shipped
+    folder = path if path.is_dir() else models_dir() / str(model)
+    if folder.is_dir() and any(folder.glob(MEMBER_GLOB)):
+        raise FileNotFoundError(
+            f"{model} is a committee (a folder of {MEMBER_GLOB}), not one model file: load it with "
+            f"SE3TCalculator({str(model)!r}), or load one member, {sorted(folder.glob(MEMBER_GLOB))[0]}"
+        )
     names = ", ".join(available_models()) or f"none found in {models_dir()}; {NO_MODELS_HINT}"
     raise FileNotFoundError(f"model file not found: {model} (shipped models: {names})")
 

@@ -10,9 +10,10 @@ from typing import TextIO
 class ProgressBar:
     """Redraws ``label [####....] k/n  eta  note`` in place on ``stream`` if it is a terminal."""
 
-    def __init__(self, total: int, label: str, stream: TextIO = sys.stderr, enabled: bool = True):
-        self.total, self.label, self.stream = total, label, stream
-        self.enabled = enabled and stream.isatty()
+    def __init__(self, total: int, label: str, stream: TextIO | None = None, enabled: bool = True):
+        # sys.stderr when called, not when imported: it may have been replaced since
+        self.total, self.label, self.stream = total, label, sys.stderr if stream is None else stream
+        self.enabled = enabled and self.stream.isatty()
         self.start = time.perf_counter()
 
     def update(self, done: int, note: str = "") -> None:

@@ -24,6 +24,8 @@ def read_structure(path: str | os.PathLike, index: int = 0) -> Atoms:
         The file cannot be read; the message names it and the accepted formats.
     """
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder, not a structure file: give the file inside it")
     if not path.is_file():
         raise FileNotFoundError(f"structure file not found: {path}")
     if path.suffix == ".npz":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from ase.io import read, write
 from helpers import DATA, ethanol, small_model
@@ -181,3 +182,58 @@ def test_init_from_a_committee_says_to_start_from_a_member(tmp_path, capsys):
     argv = ["train", "--train-file", data, "--init-from", str(folder), "--output-dir", str(tmp_path / "run")]
     message = _fails(argv, capsys)
     assert "is a committee" in message and "member_0.pt" in message  # was: "model file not found"
+
+
+def test_worst_structure_columns_stay_apart_for_large_errors():
+    from se3t_calc.train.metrics import format_worst
+
+    row = {"index": 3, "atom": 4, "max_force_error_meV_per_A": 3.0e6, "forces_mae_meV_per_A": 3043.64}
+    line = format_worst([{**row, "energy_error_meV": -4212532.99}]).splitlines()[1]
+    assert line.split() == ["3", "4", "3000000.0", "3043.64", "-4212532.99"]
+
+
+def test_a_symbolic_link_loop_as_an_output_is_named(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    save_model(small_model(), "m.pt")
+    write("ethanol.xyz", ethanol())
+    Path("loopA").symlink_to("loopB")
+    Path("loopB").symlink_to("loopA")
+    message = _fails(
+        ["md", "m.pt", "ethanol.xyz", "--steps", "2", "--out", "t.extxyz", "--log", "loopA"], capsys
+    )
+    assert "loopA cannot be resolved" in message and "symbolic link loop" in message
+
+
+def test_a_folder_given_as_the_structure_is_named(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    save_model(small_model(), "m.pt")
+    Path("adir").mkdir()
+    assert "adir is a folder, not a structure file" in _fails(["md", "m.pt", "adir", "--steps", "2"], capsys)
+
+
+def test_model_files_that_are_not_say_what_they_are(tmp_path):
+    from se3t_calc import load_model
+    from se3t_calc.checkpoint import ModelFileError
+
+    (tmp_path / "notes.pt").write_text("not a model\n")
+    with pytest.raises(ModelFileError, match=r"notes\.pt is not a model file \(not a file written by torch"):
+        load_model(tmp_path / "notes.pt")
+    with pytest.raises(FileNotFoundError, match=r"rmd17-ethanol-committee is a committee .* SE3TCalculator"):
+        load_model("rmd17-ethanol-committee")
+
+
+def test_per_atom_energies_alone_are_named_with_the_fix(tmp_path):
+
+    from se3t_calc.train.data import read_structures
+
+    frames = read(DATA / "ethanol_rmd17.xyz", index=":3")
+    for atoms in frames:
+        forces = atoms.get_forces()
+        atoms.calc = None
+        atoms.arrays["energies"] = np.full(len(atoms), -1.0)
+        atoms.arrays["forces"] = forces
+    write(tmp_path / "peratom.extxyz", frames, format="extxyz")
+    with pytest.raises(ValueError, match=r"no energy under key 'energy'.*sum the per-atom energies"):
+        read_structures(tmp_path / "peratom.extxyz")
+    with pytest.raises(ValueError, match=r"'energies' is not one number \(it holds 9 values, one per atom"):
+        read_structures(tmp_path / "peratom.extxyz", energy_key="energies")

@@ -77,3 +77,23 @@ def test_atom_flown_far_away_is_refused_before_the_neighbour_list():
     assert "atoms span 5e+05 Å along x" in run.stdout and "atom 2 is at [500000.0" in run.stdout
     i, _, _ = neighbor_list(np.array([[0.0, 0, 0], [1, 0, 0], [5e5, 0, 0]]), np.eye(3), np.ones(3, bool), 5.0)
     assert len(i) > 0  # along periodic directions positions are wrapped: no limit
+
+
+def test_molecules_far_apart_are_listed_by_all_distances():
+    """Two ethanols 1e4 Å apart (2000 cutoffs of 5 Å, or 1e4 of the MD checks' bond cutoff):
+    without periodic directions a small structure is listed pairwise, as the two molecules
+    alone; a molecule's energy is then exactly half that of both."""
+    one = ethanol(0)
+    two = one + one.copy()
+    two.positions[len(one) :, 2] += 1e4
+    i, _, shifts = neighbor_list(two.positions, np.zeros((3, 3)), np.zeros(3, bool), 0.5)
+    assert len(i) == 0 and shifts.shape == (0, 3)
+    pairs = set(zip(*neighbor_list(two.positions, np.zeros((3, 3)), np.zeros(3, bool), 1.5)[:2], strict=True))
+    alone = set(zip(*neighbor_list(one.positions, np.zeros((3, 3)), np.zeros(3, bool), 1.5)[:2], strict=True))
+    n = len(one)
+    assert pairs == alone | {(a + n, b + n) for a, b in alone}
+    calculator = calc(small_model())
+    two.calc = calculator
+    energy_two = two.get_potential_energy()
+    one.calc = calc(small_model())
+    assert energy_two == pytest.approx(2 * one.get_potential_energy(), rel=1e-10)  # summed in another order

@@ -141,8 +141,11 @@ def _labeled(
     atoms: Atoms, source: str, energy_key: str, forces_key: str | None, stress_key: str, notes: Counter[str]
 ) -> LabeledStructure:
     energy = _lookup(atoms, energy_key, atoms.info)
+    per_atom = "a total energy per structure is needed: sum the per-atom energies into atoms.info (e.g. "
+    per_atom += "atoms.info['energy'] = atoms.arrays['energies'].sum()) and write the file again"
     if energy is None:
-        raise ValueError(f"{source}: no energy under key {energy_key!r}; {_available(atoms)}")
+        hint = f"; {per_atom}" if _lookup(atoms, "energies", atoms.arrays) is not None else ""
+        raise ValueError(f"{source}: no energy under key {energy_key!r}; {_available(atoms)}{hint}")
     forces = None if forces_key is None else _lookup(atoms, forces_key, atoms.arrays)
     if forces is None and forces_key is not None:
         raise ValueError(f"{source}: no forces under key {forces_key!r}; {_available(atoms)}")
@@ -150,7 +153,10 @@ def _labeled(
     try:
         energy = float(np.asarray(energy).item())
     except (TypeError, ValueError):
-        raise ValueError(f"{source}: energy {energy_key!r} is not one number") from None
+        hint = (
+            f" (it holds {np.size(energy)} values, one per atom?); {per_atom}" if np.size(energy) > 1 else ""
+        )
+        raise ValueError(f"{source}: energy {energy_key!r} is not one number{hint}") from None
     atoms = Atoms(atoms.numbers, atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
     return checked_labels(atoms, energy, forces, stress, source)
 

@@ -128,10 +128,10 @@ def worst_structures(errors: ErrorAccumulator, count: int) -> list[dict[str, flo
 
 def format_worst(rows: list[dict[str, float]]) -> str:
     """Table of :func:`worst_structures`."""
-    lines = [f"{'structure':>9}{'atom':>6}{'max |dF| meV/Å':>16}{'F MAE meV/Å':>13}{'dE meV':>10}"]
-    lines += [
-        f"{r['index']:9d}{r['atom']:6d}{r['max_force_error_meV_per_A']:16.1f}"
-        f"{r['forces_mae_meV_per_A']:13.2f}{r['energy_error_meV']:10.2f}"
+    lines = [f"{'structure':>9} {'atom':>5} {'max |dF| meV/Å':>15} {'F MAE meV/Å':>12} {'dE meV':>9}"]
+    lines += [  # one space between columns, so that large numbers widen a column, not merge
+        f"{r['index']:9d} {r['atom']:5d} {r['max_force_error_meV_per_A']:15.1f} "
+        f"{r['forces_mae_meV_per_A']:12.2f} {r['energy_error_meV']:9.2f}"
         for r in rows
     ]
     return "\n".join(lines)
