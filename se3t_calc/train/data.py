@@ -150,12 +150,11 @@ def _labeled(
     if forces is None and forces_key is not None:
         raise ValueError(f"{source}: no forces under key {forces_key!r}; {_available(atoms)}")
     stress = _stress_label(atoms, source, stress_key, notes)
+    values = np.asarray(energy)
     try:
-        energy = float(np.asarray(energy).item())
+        energy = float(values.item())
     except (TypeError, ValueError):
-        hint = (
-            f" (it holds {np.size(energy)} values, one per atom?); {per_atom}" if np.size(energy) > 1 else ""
-        )
+        hint = f" (it holds {values.size} values, one per atom?); {per_atom}" if values.size > 1 else ""
         raise ValueError(f"{source}: energy {energy_key!r} is not one number{hint}") from None
     atoms = Atoms(atoms.numbers, atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
     return checked_labels(atoms, energy, forces, stress, source)
