@@ -3,6 +3,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 EXAMPLES = Path(__file__).parents[1] / "examples" / "structures"
 # random weights heat a molecule by hundreds of K per step: the blow-up checks would (rightly) stop it
 UNCHECKED = ["--max-temperature-K", "0", "--bond-factor", "0"]
@@ -235,3 +237,20 @@ def test_the_command_parser_starts_without_pytorch():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("package", ["se3t_calc", "se3t_calc.train"])
+def test_lazy_names_are_not_shadowed_by_submodules(package):
+    """A public name imported on first use must not also name a submodule: once the submodule
+    is imported, ``from package import name`` would give the module instead."""
+    import importlib
+    import pkgutil
+
+    module = importlib.import_module(package)
+    submodules = {info.name for info in pkgutil.iter_modules(module.__path__)}
+    assert not set(module.__all__) & submodules
+    for name in submodules:
+        importlib.import_module(f"{package}.{name}")
+    assert all(
+        not isinstance(getattr(module, name), type(module)) for name in module.__all__ if name[0] != "_"
+    )

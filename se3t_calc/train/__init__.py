@@ -13,17 +13,17 @@ if TYPE_CHECKING:
     from se3t_calc.train.config import TrainConfig, read_config_file
     from se3t_calc.train.data import read_structures
     from se3t_calc.train.dataset import GraphDataset
-    from se3t_calc.train.evaluate import evaluate
     from se3t_calc.train.labels import LabeledStructure
     from se3t_calc.train.metrics import ErrorAccumulator, format_table
     from se3t_calc.train.run import train
+    from se3t_calc.train.scoring import evaluate
 
 _HOMES = {
     "TrainConfig": "config",
     "read_config_file": "config",
     "read_structures": "data",
     "GraphDataset": "dataset",
-    "evaluate": "evaluate",
+    "evaluate": "scoring",
     "LabeledStructure": "labels",
     "ErrorAccumulator": "metrics",
     "format_table": "metrics",

@@ -15,10 +15,10 @@ from se3t_calc.pretrained import MEMBER_GLOB
 from se3t_calc.runtime import load_for_inference, resolve_device
 from se3t_calc.train.config import TrainConfig
 from se3t_calc.train.dataset import GraphDataset
-from se3t_calc.train.evaluate import evaluate
 from se3t_calc.train.metrics import format_table
 from se3t_calc.train.prepare import structure_reader
 from se3t_calc.train.run import train
+from se3t_calc.train.scoring import evaluate
 
 
 def member_config(config: TrainConfig, k: int) -> TrainConfig:

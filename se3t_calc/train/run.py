@@ -17,7 +17,6 @@ from se3t_calc.model import SE3TModel
 from se3t_calc.runtime import resolve_device
 from se3t_calc.train.config import TrainConfig
 from se3t_calc.train.distributed import Cluster, init_cluster, shutdown
-from se3t_calc.train.evaluate import evaluate
 from se3t_calc.train.lock import remove_stale_temporaries, run_folder_lock
 from se3t_calc.train.metrics import best_epoch_summary, format_table, log_line, read_log
 from se3t_calc.train.plots import learning_curve
@@ -29,6 +28,7 @@ from se3t_calc.train.resume import (
     resumed_settings,
     verify_run_state,
 )
+from se3t_calc.train.scoring import evaluate
 from se3t_calc.train.trainer import BEST, LAST, LOG, Trainer
 from se3t_calc.train.warm_start import initial_model
 

@@ -15,10 +15,7 @@ from typing import Any
 import torch
 
 from se3t_calc import keys
-from se3t_calc.checkpoint import (
-    atomic_save,
-    model_to_dict,
-)
+from se3t_calc.checkpoint import atomic_save, model_to_dict
 from se3t_calc.derivatives import energy_and_derivatives
 from se3t_calc.model import SE3TModel
 from se3t_calc.progress import ProgressBar
@@ -28,14 +25,12 @@ from se3t_calc.train.config import TrainConfig
 from se3t_calc.train.dataset import batch_tensors
 from se3t_calc.train.distributed import Cluster, average_gradients, barrier
 from se3t_calc.train.ema import ExponentialMovingAverage
-from se3t_calc.train.evaluate import evaluate
 from se3t_calc.train.loss import loss_terms, weighted_total
 from se3t_calc.train.metrics import log_line
 from se3t_calc.train.prepare import Prepared
-from se3t_calc.train.resume import (
-    sign,
-)
+from se3t_calc.train.resume import sign
 from se3t_calc.train.schedule import LearningRateSchedule
+from se3t_calc.train.scoring import evaluate
 
 BEST, LAST, LOG = "best.pt", "last.pt", "metrics.jsonl"
 FORCE_MAE, ENERGY_MAE = "valid_forces_mae_meV_per_A", "valid_energy_mae_meV"
