@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import io
-import json
 import os
 import pickle
 import tempfile
@@ -17,9 +14,10 @@ from typing import Any
 import e3nn
 import torch
 
+from se3t_calc.checksums import weights_checksum
 from se3t_calc.config import ModelConfig
+from se3t_calc.migrations import MIGRATIONS
 from se3t_calc.model import SE3TModel
-from se3t_calc.nn.attention import EquivariantAttention
 from se3t_calc.pretrained import model_path
 from se3t_calc.version import __version__
 
@@ -104,61 +102,6 @@ class ModelFileError(ValueError):
     """A model file that cannot be read, is corrupted, or is not an se3t_calc model file."""
 
 
-def weights_checksum(config: dict[str, Any], state_dict: dict[str, torch.Tensor]) -> str:
-    """sha256 (hex) of the model configuration and every weight: name, dtype, shape and bytes.
-
-    Parameters
-    ----------
-    config : dict
-        :meth:`ModelConfig.to_dict` output.
-    state_dict : dict of str to torch.Tensor
-        The model's weights and buffers.
-    """
-    digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
-    for name in sorted(state_dict):
-        tensor = state_dict[name].detach().cpu().contiguous()
-        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
-        digest.update(tensor.view(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
-    return digest.hexdigest()
-
-
-def run_checksum(checkpoint: dict[str, Any]) -> str:
-    """sha256 (hex) of what a resumed run takes from ``last.pt`` besides the model.
-
-    Covers the training settings, the split, the data fingerprint and the whole training
-    state (weights, optimiser, schedule, EMA, counters, random generators); the model's
-    configuration and exported weights have their own checksum.
-    """
-    digest = hashlib.sha256()
-    covered = {
-        "train_config": checkpoint["metadata"]["training"]["train_config"],
-        "split": checkpoint["split"],
-        "data_fingerprint": checkpoint.get("data_fingerprint"),
-        "training_state": checkpoint["training_state"],
-    }
-    _update(digest, covered)
-    return digest.hexdigest()
-
-
-def _update(digest: Any, value: Any) -> None:
-    """Feed plain data and tensors into ``digest``, with their structure, types and shapes."""
-    if isinstance(value, torch.Tensor):
-        tensor = value.detach().cpu().contiguous()
-        digest.update(f"tensor:{tensor.dtype}:{tuple(tensor.shape)}:".encode())
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
-    elif isinstance(value, dict):
-        digest.update(f"dict:{len(value)}:".encode())
-        for key in sorted(value, key=repr):
-            digest.update(f"{key!r}=".encode())
-            _update(digest, value[key])
-    elif isinstance(value, (list, tuple)):
-        digest.update(f"list:{len(value)}:".encode())
-        for item in value:
-            _update(digest, item)
-    else:
-        digest.update(f"{type(value).__name__}:{value!r};".encode())
-
-
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Load a checkpoint dict (a file, or a shipped model's name) safely, in the current format.
 
@@ -183,16 +126,16 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
             f"{path} has model format {version}, newer than this se3t_calc reads "
             f"({FORMAT_VERSION}); upgrade se3t_calc"
         )
-    if version not in _MIGRATIONS and version != FORMAT_VERSION:
+    if version not in MIGRATIONS and version != FORMAT_VERSION:
         raise ModelFileError(
             f"{path} has model format {version}, which no se3t_calc release wrote; "
-            f"readable formats are {sorted([*_MIGRATIONS, FORMAT_VERSION])}"
+            f"readable formats are {sorted([*MIGRATIONS, FORMAT_VERSION])}"
         )
     _check_fields(path, data)
     if version >= 2:  # a migration recomputes the checksum: verify the stored one first
         _verify_checksum(path, data)
     while data["format_version"] != FORMAT_VERSION:
-        data = _MIGRATIONS[data["format_version"]](data)
+        data = MIGRATIONS[data["format_version"]](data)
     _verify_checksum(path, data)
     return data
 
@@ -295,112 +238,3 @@ def load_model(
 
 class LegacyModelWarning(UserWarning):
     """A model file that predates a physical constraint of the current model."""
-
-
-def migrate_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
-    """Format 1 -> 2: add the checksum of the configuration and weights (unchanged)."""
-    return {**data, "format_version": 2, "checksum": weights_checksum(data["config"], data["state_dict"])}
-
-
-def migrate_v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
-    """Format 2 -> 3: the model options that format 2 predates, off (the same energies).
-
-    ``isolated_atom_limit`` and ``zbl`` are set to False, which is how every format-2
-    model computes, and the checksum (verified before migrating) is recomputed.
-    """
-    config = {**data["config"], "isolated_atom_limit": False, "zbl": False}
-    return {
-        **data,
-        "format_version": 3,
-        "config": config,
-        "checksum": weights_checksum(config, data["state_dict"]),
-    }
-
-
-def migrate_v3_to_v4(data: dict[str, Any]) -> dict[str, Any]:
-    """Format 3 -> 4: the radial MLPs lose the key weights that no key read (the same energies).
-
-    In format 3 the last layer of each radial MLP emitted, per channel, a key and a value
-    weight for every tensor-product path, ordered (path, key/value, channel); keys read
-    only the key paths (those whose output irrep a query has). Format 4 emits the value
-    weights of every path, then the key weights of the key paths. The columns are
-    selected from the stored matrices, so the model computes what it did; a training
-    checkpoint's model, averaged model and optimiser moments are selected alike, so a run
-    resumes where it stopped.
-    """
-    model = SE3TModel(ModelConfig.from_dict(data["config"]))
-    select = _used_radial_columns(model)
-    # a training checkpoint's own checksum is renewed only if it held: an edit stays refused
-    intact = "run_checksum" in data and data["run_checksum"] == run_checksum(data)
-    state = {name: select[name](w) if name in select else w for name, w in data["state_dict"].items()}
-    out = {
-        **data,
-        "format_version": 4,
-        "state_dict": state,
-        "checksum": weights_checksum(data["config"], state),
-    }
-    if "training_state" in data:
-        names = [name for name, _ in model.named_parameters()]
-        out["training_state"] = _migrate_training_state(data["training_state"], select, names)
-    if intact:
-        out["run_checksum"] = run_checksum(out)
-    return out
-
-
-def _used_radial_columns(model: SE3TModel) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
-    """For the last weight matrix (hidden, outputs) of every radial MLP, by state-dict name: the
-    map from its format-3 columns to its format-4 columns."""
-    select: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {}
-    for name, layer in model.named_modules():
-        if not isinstance(layer, EquivariantAttention):
-            continue
-        for g, ((_, heads), mlp) in enumerate(zip(layer.groups, layer.radial, strict=True)):
-            shape = (layer.tp.num_paths, 2, heads * layer.head_channels)  # (path, key/value, channel)
-            last = len(list(mlp.children())) - 1
-            select[f"{name}.radial.{g}.layer{last}.weight"] = functools.partial(
-                _format_4_columns, shape=shape, key_paths=layer.pairing.key_paths
-            )
-    return select
-
-
-def _format_4_columns(
-    old: torch.Tensor, *, shape: tuple[int, int, int], key_paths: list[int]
-) -> torch.Tensor:
-    """(hidden, paths * 2 * channels) ordered (path, key/value, channel) -> the value columns of
-    every path, then the key columns of ``key_paths``."""
-    per_path = old.reshape(old.shape[0], *shape)
-    return torch.cat([per_path[:, :, 1].flatten(1), per_path[:, key_paths, 0].flatten(1)], dim=1)
-
-
-def _selected(
-    state: dict[str, torch.Tensor], select: dict[str, Callable[[torch.Tensor], torch.Tensor]]
-) -> dict[str, torch.Tensor]:
-    return {name: select[name](w) if name in select else w for name, w in state.items()}
-
-
-def _migrate_training_state(
-    training: dict[str, Any], select: dict[str, Callable[[torch.Tensor], torch.Tensor]], names: list[str]
-) -> dict[str, Any]:
-    """The model, averaged model and AdamW moments of a training checkpoint, columns selected."""
-    optimizer = training["optimizer"]
-    moments = dict(optimizer["state"])
-    for index, name in enumerate(names):
-        if name in select and index in moments:
-            moments[index] = {
-                key: select[name](value) if torch.is_tensor(value) and value.dim() == 2 else value
-                for key, value in moments[index].items()
-            }
-    return {
-        **training,
-        "model": _selected(training["model"], select),
-        "ema": {**training["ema"], "model": _selected(training["ema"]["model"], select)},
-        "optimizer": {**optimizer, "state": moments},
-    }
-
-
-# format version -> function upgrading a dict of that version to the next one
-_MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    1: migrate_v1_to_v2,
-    2: migrate_v2_to_v3,
-    3: migrate_v3_to_v4,
-}

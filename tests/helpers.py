@@ -130,7 +130,8 @@ def as_format_3(data: dict) -> dict:
     the key weights of paths that no key reads are filled with random numbers here, which
     the migration to format 4 must drop.
     """
-    from se3t_calc.checkpoint import model_from_dict, run_checksum, weights_checksum
+    from se3t_calc.checkpoint import model_from_dict
+    from se3t_calc.checksums import run_checksum, weights_checksum
     from se3t_calc.nn.attention import EquivariantAttention
 
     model = model_from_dict(data)

@@ -11,9 +11,8 @@ from se3t_calc.checkpoint import (
     atomic_save,
     model_from_dict,
     read_checkpoint,
-    run_checksum,
-    weights_checksum,
 )
+from se3t_calc.checksums import run_checksum, weights_checksum
 
 
 def test_round_trip_gives_identical_predictions(tmp_path):

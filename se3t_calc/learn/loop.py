@@ -1,27 +1,12 @@
 """``se3t learn``: label, train a committee, explore with it, select what it is unsure of, repeat.
 
-The run folder holds everything, written atomically as it goes, so a killed run
-continues with ``resume`` and loses no labelled frame::
-
-    settings.json        the settings (budgets may change on resume)
-    state.json           reference calls and seconds, failures, elapsed time, stop reason
-    isolated_atoms.xyz   E0 of every element from the reference
-    data.xyz             every labelled frame (extxyz, readable by ``se3t train``)
-    pending.xyz          frames chosen but not yet labelled
-    walkers.xyz          where the exploration MD's walkers are, with their momenta
-    rounds.json          one record per round
-    round_K/member_M/    training runs; round_K/member_M.pt their best models
-    member_M.pt          the committee of the last round: ``SE3TCalculator(folder)``
-    validation_TK.xyz    independent reference MD, and validation.json its scores
-    card.json            the summary: cost, frames, validation errors
-    learn.log, learning_curve.png; round_K/member_M/train.out the training output
+The run folder and its files: :mod:`se3t_calc.learn.folder`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import io
 import json
 import os
 import shutil
@@ -32,22 +17,24 @@ from typing import Any
 
 import numpy as np
 from ase import Atoms
-from ase.io import read, write
 
-from se3t_calc.checkpoint import atomic_write_text
 from se3t_calc.config import ModelConfig
 from se3t_calc.learn.explore import explore, rattled, select
+from se3t_calc.learn.folder import (
+    RUN_FILES,
+    labelled_nothing,
+    new_state,
+    read_frames,
+    read_json,
+    write_frames,
+    write_json,
+)
 from se3t_calc.learn.references import ReferenceFailure, isolated_atom_energies, label, make_reference
 from se3t_calc.learn.settings import LearnConfig
 from se3t_calc.learn.training import member_pool, train_round
 from se3t_calc.learn.validate import labelled_copy, reference_md, score
 from se3t_calc.structures import read_structure
 from se3t_calc.train.config import parse_duration
-
-# the files a run writes into its folder (besides member_*.pt and round_K/)
-RUN_FILES = ("settings.json", "state.json", "start.xyz", "isolated_atoms.xyz", "data.xyz", "pending.xyz",
-             "walkers.xyz", "rounds.json", "validation.json", "card.json", "learn.log",
-             "learning_curve.png")  # fmt: skip
 
 
 class LearningRun:
@@ -68,12 +55,12 @@ class LearningRun:
             structure = read_structure(config.structure)
             _check_structure(structure, config.structure)
             self.dir.mkdir(parents=True, exist_ok=True)
-            _write_frames(start, [structure])
+            write_frames(start, [structure])
         self.start = read_structure(start)
-        _write_json(self.dir / "settings.json", config.to_dict())
-        self.state = _read_json(self.dir / "state.json", _new_state())
-        self.rounds: list[dict[str, Any]] = _read_json(self.dir / "rounds.json", [])
-        self.data = _read_frames(self.dir / "data.xyz")
+        write_json(self.dir / "settings.json", config.to_dict())
+        self.state = read_json(self.dir / "state.json", new_state())
+        self.rounds: list[dict[str, Any]] = read_json(self.dir / "rounds.json", [])
+        self.data = read_frames(self.dir / "data.xyz")
         self.clock = time.monotonic()
         self.elapsed_before = float(self.state["elapsed_s"])
         self.budget = parse_duration(config.max_time) if config.max_time else None
@@ -84,7 +71,7 @@ class LearningRun:
     def new(cls, config: LearnConfig) -> LearningRun:
         """A run in a folder that holds none yet."""
         folder = Path(config.output_dir)
-        if (folder / "settings.json").is_file() and _labelled_nothing(folder):
+        if (folder / "settings.json").is_file() and labelled_nothing(folder):
             for name in RUN_FILES:  # a start that failed before its first label: begin afresh
                 (folder / name).unlink(missing_ok=True)
         if (folder / "settings.json").is_file():
@@ -133,8 +120,8 @@ class LearningRun:
     def save(self) -> None:
         """Write the state, the rounds and the data atomically."""
         self.state["elapsed_s"] = self.elapsed
-        _write_json(self.dir / "state.json", self.state)
-        _write_json(self.dir / "rounds.json", self.rounds)
+        write_json(self.dir / "state.json", self.state)
+        write_json(self.dir / "rounds.json", self.rounds)
 
     # --- stages ------------------------------------------------------------------------
 
@@ -194,10 +181,10 @@ class LearningRun:
             "learning_s": round(self.elapsed, 1),
             "committee": self.config.committee,
             "valid_forces_mae_meV_per_A": last["valid_forces_mae_meV_per_A"],
-            "validation": _read_json(self.dir / "validation.json", {}),
+            "validation": read_json(self.dir / "validation.json", {}),
             "validation_reference_calls": self.state["validation_calls"],
         }
-        _write_json(self.dir / "card.json", card)
+        write_json(self.dir / "card.json", card)
 
     def _label_isolated_atoms(self) -> None:
         species = sorted(set(self.start.get_chemical_symbols()))
@@ -206,7 +193,7 @@ class LearningRun:
         self.state["calls"] += len(species)
         self.state["reference_s"] += time.monotonic() - t0
         lone = [labelled_copy(Atoms(s), e, np.zeros((1, 3))) for s, e in energies.items()]
-        _write_frames(self.dir / "isolated_atoms.xyz", lone)
+        write_frames(self.dir / "isolated_atoms.xyz", lone)
         self.say("isolated atoms (E0, eV): " + ", ".join(f"{s} {e:.4f}" for s, e in energies.items()))
         self.save()
 
@@ -215,7 +202,7 @@ class LearningRun:
         for k, frame in enumerate(frames):
             frame.info.update(learn_id=first + k, learn_round=round_, learn_source=source)
         self.state["next_id"] = first + len(frames)
-        _write_frames(self.dir / "pending.xyz", frames)
+        write_frames(self.dir / "pending.xyz", frames)
         self.save()
 
     def _label_pending(self) -> None:
@@ -225,7 +212,7 @@ class LearningRun:
             return
         done = {int(f.info["learn_id"]) for f in self.data} | {f["id"] for f in self.state["failed"]}
         calculator = self.factory()
-        for frame in _read_frames(pending):
+        for frame in read_frames(pending):
             frame_id = int(frame.info["learn_id"])
             if frame_id in done:
                 continue
@@ -246,7 +233,7 @@ class LearningRun:
                 labelled = labelled_copy(frame, *result)
                 labelled.info.update(frame.info)
                 self.data.append(labelled)
-                _write_frames(self.dir / "data.xyz", self.data)
+                write_frames(self.dir / "data.xyz", self.data)
             self.save()
         pending.unlink()
 
@@ -298,10 +285,10 @@ class LearningRun:
             seed=config.seed + 1000 * (self.state["explorations"] + 1),
             cutoff=float(config.model.get("r_cut", ModelConfig.r_cut)),
             walkers=config.walkers,
-            resume=_read_frames(self.dir / "walkers.xyz") or None,
+            resume=read_frames(self.dir / "walkers.xyz") or None,
             timestep_fs=config.timestep_fs,
         )
-        _write_frames(self.dir / "walkers.xyz", found.walkers)
+        write_frames(self.dir / "walkers.xyz", found.walkers)
         self.state["explorations"] += 1
         record = self.rounds[-1]
         record.update(
@@ -354,20 +341,20 @@ class LearningRun:
                 )
                 if frames is None:
                     continue
-                _write_frames(path, frames[0])
+                write_frames(path, frames[0])
                 self.state["validation_calls"] += frames[1]
                 self.state["validation_s"] += time.monotonic() - t0
                 self.save()
                 self.say(
                     f"validation set {path.name}: {frames[1]} reference calls, {time.monotonic() - t0:.0f} s"
                 )
-            results[f"{temperature:.0f}K"] = scores = score(_read_frames(path), committee)
+            results[f"{temperature:.0f}K"] = scores = score(read_frames(path), committee)
             self.say(
                 f"validation at {temperature:.0f} K ({scores['structures']} frames of reference MD): "
                 f"forces MAE {scores['forces_mae_meV_per_A']:.1f} meV/Å, "
                 f"energy MAE {scores['energy_mae_meV']:.1f} meV"
             )
-        _write_json(self.dir / "validation.json", results)
+        write_json(self.dir / "validation.json", results)
 
     def _reference_md(self, *args: Any, **kwargs: Any) -> tuple[list[Atoms], int] | None:
         """:func:`reference_md`, or None with the reason logged when the reference fails."""
@@ -389,16 +376,6 @@ def learn(config: LearnConfig) -> Path:
     return LearningRun.new(config).run()
 
 
-def _new_state() -> dict[str, Any]:
-    counters = ["calls", "reference_s", "elapsed_s", "next_id", "explorations", "validation_calls"]
-    counters.append("validation_s")
-    return {**dict.fromkeys(counters, 0), "failed": [], "stop": None}
-
-
-def _read_json(path: Path, default: Any) -> Any:
-    return json.loads(path.read_text()) if path.is_file() else default
-
-
 def _check_structure(atoms: Atoms, path: str) -> None:
     """Refuse, before any reference call, a structure with nothing to learn between atoms."""
     if len(atoms) < 2:
@@ -406,25 +383,3 @@ def _check_structure(atoms: Atoms, path: str) -> None:
             f"{path} holds {len(atoms)} atom: se3t learn fits the interactions between atoms, so the "
             "structure needs at least 2 (a lone atom's energy is its E0)"
         )
-
-
-def _labelled_nothing(folder: Path) -> bool:
-    """A run folder whose run stopped before a label was kept (no E0, no frame): nothing to lose."""
-    return not any((folder / name).exists() for name in ("isolated_atoms.xyz", "data.xyz", "rounds.json"))
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=1) + "\n")
-
-
-def _read_frames(path: Path) -> list[Atoms]:
-    if not path.is_file() or path.stat().st_size == 0:
-        return []
-    frames = read(path, index=":", format="extxyz")
-    return frames if isinstance(frames, list) else [frames]
-
-
-def _write_frames(path: Path, frames: list[Atoms]) -> None:
-    buffer = io.StringIO()
-    write(buffer, frames, format="extxyz")
-    atomic_write_text(path, buffer.getvalue())

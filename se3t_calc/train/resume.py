@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from se3t_calc.checkpoint import run_checksum
+from se3t_calc.checksums import run_checksum
 from se3t_calc.train.config import TrainConfig
 from se3t_calc.train.data import file_sha256
 
