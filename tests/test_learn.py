@@ -278,8 +278,8 @@ def test_a_reference_that_always_fails_ends_the_run_with_a_reason(structure, tmp
         LearningRun.new(_config(structure, tmp_path)).run()
     assert "SCF not converged" in str(failure.value)
     CALLS.update(count=0, fail_every=3)  # E0 (calls 1, 2), then every third call fails
-    config = _config(structure, tmp_path / "few", max_calls=4)
-    with pytest.raises(ReferenceFailure, match="only 1 frames labelled after 4 reference calls"):
+    config = _config(structure, tmp_path / "few", max_calls=6)
+    with pytest.raises(ReferenceFailure, match="only 2 frames labelled after 6 reference calls"):
         LearningRun.new(config).run()
 
 
@@ -339,11 +339,13 @@ def raising() -> EMT:
     raise RuntimeError("boom")
 
 
-def test_what_cannot_be_learned_is_refused_before_any_reference_call(tmp_path):
+def test_what_cannot_be_learned_is_refused_before_any_reference_call(structure, tmp_path):
     lone = tmp_path / "h.xyz"
     write(lone, Atoms("H"))
     with pytest.raises(ValueError, match="needs at least 2"):
         LearningRun.new(_config(str(lone), tmp_path))
+    with pytest.raises(ValueError, match=r"--max-calls 2: the 2 lone atoms \(E0\) take 2 reference calls"):
+        LearningRun.new(_config(structure, tmp_path, max_calls=2))
     with pytest.raises(ValueError, match=r"--initial-frames 4 with valid_size 0.1 .* holds out 0 frame"):
         _config(str(lone), tmp_path, initial_frames=4, train={"valid_size": 0.1}).check()
     assert CALLS["count"] == 0

@@ -53,7 +53,7 @@ class LearningRun:
         start = self.dir / "start.xyz"
         if not start.is_file():
             structure = read_structure(config.structure)
-            _check_structure(structure, config.structure)
+            _check_structure(structure, config)
             self.dir.mkdir(parents=True, exist_ok=True)
             write_frames(start, [structure])
         self.start = read_structure(start)
@@ -376,10 +376,18 @@ def learn(config: LearnConfig) -> Path:
     return LearningRun.new(config).run()
 
 
-def _check_structure(atoms: Atoms, path: str) -> None:
-    """Refuse, before any reference call, a structure with nothing to learn between atoms."""
+def _check_structure(atoms: Atoms, config: LearnConfig) -> None:
+    """Refuse, before any reference call, a structure with nothing to learn between atoms, or a
+    budget of calls that the lone atoms (E0) and a first training set would exceed."""
     if len(atoms) < 2:
         raise ValueError(
-            f"{path} holds {len(atoms)} atom: se3t learn fits the interactions between atoms, so the "
-            "structure needs at least 2 (a lone atom's energy is its E0)"
+            f"{config.structure} holds {len(atoms)} atom: se3t learn fits the interactions between "
+            "atoms, so the structure needs at least 2 (a lone atom's energy is its E0)"
+        )
+    elements = len(set(atoms.numbers))
+    if config.max_calls < elements + 3:
+        raise ValueError(
+            f"--max-calls {config.max_calls}: the {elements} lone atoms (E0) take {elements} reference "
+            f"calls and the first training needs at least 3 labelled frames; give at least "
+            f"{elements + 3} (more to learn anything: e.g. {elements + config.initial_frames})"
         )
