@@ -6,9 +6,9 @@ no PyTorch (settings, paths, the command's parser) start without loading it.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from se3t_calc.lazy import lazy_getattr
 from se3t_calc.version import __version__
 
 if TYPE_CHECKING:
@@ -52,12 +52,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module 'se3t_calc' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"se3t_calc.{_HOMES[name]}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _HOMES, globals())
 
 
 def __dir__() -> list[str]:

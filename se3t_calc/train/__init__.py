@@ -6,8 +6,9 @@ below are imported on first use (the settings classes need no PyTorch).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from se3t_calc.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from se3t_calc.train.config import TrainConfig, read_config_file
@@ -43,9 +44,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module 'se3t_calc.train' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"se3t_calc.train.{_HOMES[name]}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _HOMES, globals())
