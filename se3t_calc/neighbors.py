@@ -42,14 +42,12 @@ def neighbor_list(
         Integer lattice shifts ``S`` with ``r_ij = r_j - r_i + S @ cell``.
     """
     pbc = np.asarray(pbc, dtype=bool)
-    if (
-        not pbc.any()
-        and len(positions) <= MAX_PAIRWISE
-        and _extent(positions, pbc)[0] > MAX_SPAN_CUTOFFS * cutoff
-    ):
-        return _all_pairs(positions, cutoff)  # vesin cannot; a few molecules far apart can be
     if not pbc.all():
-        _check_span(positions, pbc, cutoff)
+        span, axis = _extent(positions, pbc)
+        if span > MAX_SPAN_CUTOFFS * cutoff:
+            if not pbc.any() and len(positions) <= MAX_PAIRWISE:
+                return _all_pairs(positions, cutoff)  # vesin cannot; a few molecules far apart can be
+            _refuse_span(positions, span, axis, cutoff)
     check_cell(cell, pbc)
     _check_images(cell, pbc, cutoff)
     box = np.where(pbc[:, None], cell, 0.0) if pbc.any() else np.zeros((3, 3))
@@ -76,16 +74,14 @@ def _all_pairs(positions: np.ndarray, cutoff: float) -> tuple[np.ndarray, np.nda
     return i.astype(np.int64), j.astype(np.int64), np.zeros((len(i), 3), dtype=np.int64)
 
 
-def _check_span(positions: np.ndarray, pbc: np.ndarray, cutoff: float) -> None:
-    """Refuse structures far larger than the cutoff along a non-periodic axis (an atom flew away)."""
-    span, axis = _extent(positions, pbc)
-    if span > MAX_SPAN_CUTOFFS * cutoff:
-        far = int(np.argmax(np.abs(positions[:, axis] - np.median(positions[:, axis]))))
-        raise ValueError(
-            f"atoms span {span:.3g} Å along {'xyz'[axis]}, more than {MAX_SPAN_CUTOFFS:.0e} times "
-            f"the cutoff ({cutoff:.3g} Å); atom {far} is at {positions[far].tolist()}: it has left the "
-            "structure (in MD: a blow-up; reduce the time step or check the model)"
-        )
+def _refuse_span(positions: np.ndarray, span: float, axis: int, cutoff: float) -> None:
+    """Refuse a structure far larger than the cutoff along a non-periodic axis (an atom flew away)."""
+    far = int(np.argmax(np.abs(positions[:, axis] - np.median(positions[:, axis]))))
+    raise ValueError(
+        f"atoms span {span:.3g} Å along {'xyz'[axis]}, more than {MAX_SPAN_CUTOFFS:.0e} times "
+        f"the cutoff ({cutoff:.3g} Å); atom {far} is at {positions[far].tolist()}: it has left the "
+        "structure (in MD: a blow-up; reduce the time step or check the model)"
+    )
 
 
 def check_cell(cell: np.ndarray, pbc: np.ndarray) -> None:
