@@ -95,6 +95,9 @@ for name, model in {
     "layers3": {"num_layers": 3},
     # a third layer with features up to l = 2 (the l = 3 harmonics still couple them)
     "layers3-l2": {"num_layers": 3, "hidden_irreps": "64x0e+16x1o+16x2e"},
+    # keys and values by the edge-frame (SO(2)) convolution, with two and three layers
+    "so2": {"convolution": "so2"},
+    "layers3-so2": {"num_layers": 3, "convolution": "so2"},
 }.items():
     VARIANTS[f"{BEST}+{name}"] = _on_top(VARIANTS[BEST], (model, {}))
 VARIANTS.update(COMBINED)

@@ -11,6 +11,7 @@ from ase.data import atomic_numbers
 
 INVARIANTS = ("r", "inverse", "mixed")
 RADIAL_BASES = ("bump", "bessel")
+CONVOLUTIONS = ("tensor_product", "so2")
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,14 @@ class ModelConfig:
         ``0``: a head's attention logit is its scaled query-key dot product.
         Otherwise an MLP of this hidden width maps the head's per-channel,
         per-path query-key products (invariants) to the logit.
+    convolution : {"tensor_product", "so2"}
+        How keys and values couple a neighbour's features with the edge. ``"tensor_product"``:
+        one output block per path ``l1 x l2 -> l3``, each weighted by the radial MLP.
+        ``"so2"``: the same product evaluated in a frame whose y axis is the edge (eSCN's
+        SO(2) convolution), where it is diagonal in the order ``m``, with the weighted paths
+        into each ``l3`` summed on the edge: one block per output irrep, so that keys,
+        values, messages and the maps after them shrink (99 -> 16 columns per channel for
+        features up to l = 3).
     isolated_atom_limit : bool
         An atom with no neighbour inside the cutoff has exactly its isolated-atom
         energy E0: the readout and the energy shift act through interactions only
@@ -103,6 +112,7 @@ class ModelConfig:
     product_last: bool = False
     product_depth: int = 1
     attention_hidden: int = 0
+    convolution: str = "tensor_product"
     isolated_atom_limit: bool = True
     zbl: bool = True
 
@@ -199,6 +209,8 @@ def _validate(cfg: ModelConfig) -> None:
             _fail("product_last", cfg.product_last, "needs product_channels > 0")
         if cfg.product_depth > 1:
             _fail("product_depth", cfg.product_depth, "needs product_channels > 0")
+    if cfg.convolution not in CONVOLUTIONS:
+        _fail("convolution", cfg.convolution, f"choose one of {CONVOLUTIONS}")
     if cfg.invariant not in INVARIANTS:
         _fail("invariant", cfg.invariant, f"choose one of {INVARIANTS}")
     if cfg.invariant == "mixed" and cfg.num_heads < 2:

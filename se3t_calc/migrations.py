@@ -79,7 +79,7 @@ def _used_radial_columns(model: SE3TModel) -> dict[str, Callable[[torch.Tensor],
             shape = (layer.tp.num_paths, 2, heads * layer.head_channels)  # (path, key/value, channel)
             last = len(list(mlp.children())) - 1
             select[f"{name}.radial.{g}.layer{last}.weight"] = functools.partial(
-                _format_4_columns, shape=shape, key_paths=layer.pairing.key_paths
+                _format_4_columns, shape=shape, key_paths=layer.pairing.key_blocks
             )
     return select
 

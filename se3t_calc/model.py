@@ -15,6 +15,7 @@ from se3t_calc.nn import (
     SpeciesEmbedding,
     ZBLRepulsion,
 )
+from se3t_calc.nn.edge_frame import EdgeFrames
 from se3t_calc.nn.product import NodeProduct
 from se3t_calc.nn.radial import edge_length_and_direction
 
@@ -44,6 +45,8 @@ class SE3TModel(torch.nn.Module):
         num_scalars = sum(mul for mul, ir in hidden if ir.l == 0)
         irreps_sh = o3.Irreps.spherical_harmonics(config.lmax)
         self.sh = o3.SphericalHarmonics(irreps_sh, normalize=False, normalization="component")
+        # rotations of the edge frames, for every degree of the features
+        self.frames = EdgeFrames(hidden.lmax) if config.convolution == "so2" else None
         heads = config.head_invariants
         self.radial = RadialEmbedding(
             config.r_cut, config.r_min, config.num_basis, heads, kind=config.radial_basis
@@ -69,6 +72,7 @@ class SE3TModel(torch.nn.Module):
                 sqrt_alpha=config.sqrt_alpha,
                 gate=config.gate,
                 attention_hidden=config.attention_hidden,
+                convolution=config.convolution,
             )
             layers.append(layer)
             irreps = layer.irreps_out
@@ -110,13 +114,13 @@ class SE3TModel(torch.nn.Module):
         edge_index = data[keys.EDGE_INDEX]
         num_atoms = species.shape[0]
         length, direction = edge_length_and_direction(edge_vectors(data))
-        sh = self.sh(direction)
+        geometry = self.sh(direction) if self.frames is None else self.frames(direction)
         basis, log_env = self.radial(length)
         x = self.embedding(species, pos.dtype)
         if self.config.isolated_atom_limit:  # one free atom per species, after the graph's atoms
             x = torch.cat([x, self.embedding(self.free_species, pos.dtype)])
         for layer, product in zip(self.layers, self.products, strict=True):
-            x = product(layer(x, sh, basis, log_env, edge_index))
+            x = product(layer(x, geometry, basis, log_env, edge_index))
         if self.config.isolated_atom_limit:
             coordination = _index_add(log_env.exp(), edge_index[0], num_atoms)
             node_energy = self.readout(x[:num_atoms], species, x[num_atoms:], coordination)

@@ -25,7 +25,21 @@ def small_model(species=("H", "C", "O"), seed: int = 0, **overrides) -> SE3TMode
     settings.update(overrides)
     model = SE3TModel(ModelConfig(species=list(species), **settings))
     model.readout.scale.fill_(0.7)
+    randomize_products(model)
     return model.double()
+
+
+def randomize_products(model: torch.nn.Module, scale: float = 0.3) -> None:
+    """Random weights, ``scale`` times e3nn's, for the output maps of the node-wise products,
+    which start at zero (the product a no-op), so that tests of random models exercise them.
+    At e3nn's scale each product squares its input and stacked ones make features in the
+    thousands, where the softmax turns an edge on within less than the step of a scan."""
+    from se3t_calc.nn.product import NodeProduct
+
+    with torch.no_grad():
+        for block in model.modules():
+            if isinstance(block, NodeProduct):
+                block.up.weight.normal_(std=scale)
 
 
 def calc(model: SE3TModel, **kwargs) -> SE3TCalculator:
@@ -142,7 +156,7 @@ def as_format_3(data: dict) -> dict:
             continue
         for g, ((_, heads), mlp) in enumerate(zip(layer.groups, layer.radial, strict=True)):
             shape = (layer.tp.num_paths, heads * layer.head_channels)
-            key_paths = layer.pairing.key_paths
+            key_paths = layer.pairing.key_blocks
 
             def old(new: torch.Tensor, shape=shape, key_paths=key_paths) -> torch.Tensor:
                 values, keys_ = new.split([shape[0] * shape[1], len(key_paths) * shape[1]], dim=1)

@@ -14,9 +14,11 @@ from helpers import (
     ethanol,
     finite_difference_forces,
     finite_difference_stress,
+    randomize_products,
     small_model,
 )
 
+from se3t_calc import ModelConfig, SE3TModel, atoms_to_graph
 from se3t_calc.nn.product import NodeProduct
 from se3t_calc.nn.radial import bessel_basis
 
@@ -93,9 +95,24 @@ def test_mlp_attention_reaches_the_energy():
 def test_product_is_quadratic_in_the_features():
     """Without the residual, scaling the features by s scales the product by s^2."""
     block = NodeProduct("4x0e+2x1o+2x2e", channels=2).double()
+    randomize_products(block)
     x = torch.randn(5, block.down.irreps_in.dim, dtype=torch.float64)
     quadratic = lambda v: block(v) - v  # noqa: E731
     torch.testing.assert_close(quadratic(2.0 * x), 4.0 * quadratic(x))
+
+
+def test_a_new_product_starts_as_the_identity():
+    """Stacked random products square their input: a new one adds nothing until trained,
+    so that a deep model starts with features of order one."""
+    block = NodeProduct("4x0e+2x1o+2x2e", channels=2).double()
+    x = torch.randn(5, block.down.irreps_in.dim, dtype=torch.float64)
+    torch.testing.assert_close(block(x), x, rtol=0, atol=0)
+    model = SE3TModel(ModelConfig(species=("H", "C", "O"), num_layers=3, product_channels=4, product_depth=2))
+    features = []
+    for layer in model.layers:
+        layer.register_forward_hook(lambda _m, _i, out: features.append(float(out.detach().std())))
+    model(atoms_to_graph(ethanol(), model.config.species, model.config.r_cut, dtype=torch.float32))
+    assert max(features) < 3.0, features
 
 
 def test_bessel_basis_vanishes_smoothly_at_the_cutoff():

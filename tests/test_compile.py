@@ -18,8 +18,9 @@ def _edges(calculator) -> int:
     return len(calculator.neighbors._pairs[0])
 
 
-def test_compiled_equals_eager_as_neighbour_counts_change():
-    model = small_model()
+@pytest.mark.parametrize("convolution", ["tensor_product", "so2"])  # so2: its product runs eagerly
+def test_compiled_equals_eager_as_neighbour_counts_change(convolution):
+    model = small_model(convolution=convolution)
     eager, compiled = calc(model), calc(model, compile=True)
     atoms = ethanol()
     start = atoms.positions.copy()

@@ -21,6 +21,7 @@ from se3t_calc import ModelConfig
         ("product_depth", 0),
         ("product_depth", 2),  # without product_channels
         ("attention_hidden", -1),
+        ("convolution", "escn"),
     ],
 )
 def test_bad_field_is_named(field, value):

@@ -90,6 +90,13 @@ def test_a_diverging_run_stops_at_the_first_non_finite_loss(tmp_path):
     assert not (tmp_path / "diverging" / "best.pt").exists()
 
 
+def test_compiled_training_of_the_edge_frame_convolution_is_refused(tmp_path):
+    config = _config(tmp_path, "so2", compile=True, **TINY)
+    with pytest.raises(ValueError, match=r"compile=True cannot train a model with convolution='so2'"):
+        train(config, {**SMALL, "convolution": "so2"})
+    assert not (tmp_path / "so2" / "last.pt").exists()
+
+
 def test_a_run_diverging_later_keeps_its_last_good_checkpoint(tmp_path, monkeypatch):
     original = trainer_module.loss_terms
     calls = {"n": 0}

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 from e3nn import nn as e3nn_nn
 from e3nn import o3
 
+from se3t_calc.nn.edge_frame import EdgeFrameConvolution
 from se3t_calc.nn.layout import HeadLayout, QueryKeyPairing
 from se3t_calc.nn.tensor_product import EdgeTensorProduct
 
@@ -42,9 +44,16 @@ class EquivariantAttention(torch.nn.Module):
         Apply an equivariant gate at the output.
     attention_hidden : int
         With ``0`` the logit of a head is its scaled query-key dot product; otherwise
-        an MLP of this hidden width maps the head's per-channel, per-path dot products
+        an MLP of this hidden width maps the head's per-channel, per-block dot products
         (invariants) to the logit.
+    convolution : {"tensor_product", "so2"}
+        How keys and values couple the neighbour's features with the edge:
+        :class:`~se3t_calc.nn.tensor_product.EdgeTensorProduct` (one block per path) or
+        :class:`~se3t_calc.nn.edge_frame.EdgeFrameConvolution` (the same product in the
+        edge's frame, paths into one irrep summed: one block per irrep).
     """
+
+    key_path_index: torch.Tensor
 
     def __init__(
         self,
@@ -59,6 +68,7 @@ class EquivariantAttention(torch.nn.Module):
         sqrt_alpha: bool,
         gate: bool,
         attention_hidden: int = 0,
+        convolution: str = "tensor_product",
     ):
         super().__init__()
         self.num_heads = len(head_invariants)
@@ -70,24 +80,37 @@ class EquivariantAttention(torch.nn.Module):
         # channel index: (key/value, head, channel)
         self.expand = o3.Linear(irreps_in, o3.Irreps([(2 * channels, ir) for ir in ls]))
         self.expand_dims = [2 * channels * ir.dim for ir in ls]
-        self.tp = EdgeTensorProduct(ls, channels, irreps_sh, targets)
-        self.tp_key = EdgeTensorProduct(ls, channels, irreps_sh, targets & set(ls))
-        self.layout = HeadLayout([ir3 for _, _, ir3 in self.tp.paths], channels)
+        key_irreps = targets & set(ls)
+        # with the edge frame keys and values are one product of 2C channels, the radial
+        # weights acting inside it; with the tensor product a key path's weight scales its
+        # query-key product, so keys are computed unweighted
+        self.weighted_keys = convolution == "so2"
+        self.tp: EdgeFrameConvolution | EdgeTensorProduct
+        self.tp_key: EdgeTensorProduct | None
+        if self.weighted_keys:
+            self.tp = EdgeFrameConvolution(ls, 2 * channels, o3.Irreps(irreps_sh).lmax, targets)
+            self.tp_key = None
+        else:
+            self.tp = EdgeTensorProduct(ls, channels, irreps_sh, targets)
+            self.tp_key = EdgeTensorProduct(ls, channels, irreps_sh, key_irreps)
+        self.layout = HeadLayout(self.tp.blocks, channels)
         self.pairing = QueryKeyPairing(
-            self.tp, self.tp_key, self.layout, channels, scaled=attention_hidden > 0
+            self.tp, key_irreps, self.layout, channels, scaled=attention_hidden > 0
         )
+        key_paths = [p for p, (_, _, ir3) in enumerate(self.tp.paths) if ir3 in key_irreps]
+        self.register_buffer("key_path_index", torch.tensor(key_paths), persistent=False)
         self.query = o3.Linear(irreps_in, self.layout.irreps_heads)
-        # <q, k> is normalised as for keys with every path (the missing ones add zero)
+        # <q, k> is normalised as for keys with every block (the missing ones add zero)
         self.logit_scale = 1.0 / math.sqrt(head_channels * self.tp.dim)
         self.logit_mlp = (
-            LogitMLP(self.tp_key.num_paths, self.num_heads, head_channels, attention_hidden)
+            LogitMLP(len(self.pairing.key_blocks), self.num_heads, head_channels, attention_hidden)
             if attention_hidden > 0
             else None
         )
         # heads sharing an invariant share one radial MLP; groups follow the head order. Each
         # emits, per channel, a weight for every value path and for every key path
         self.groups = _contiguous_groups(head_invariants)
-        per_channel = self.tp.num_paths + self.tp_key.num_paths
+        per_channel = self.tp.num_paths + len(key_paths)
         self.radial = torch.nn.ModuleList(
             e3nn_nn.FullyConnectedNet(
                 [num_basis, radial_hidden, per_channel * n * head_channels], torch.nn.functional.silu
@@ -100,7 +123,7 @@ class EquivariantAttention(torch.nn.Module):
     def forward(
         self,
         x: torch.Tensor,
-        sh: torch.Tensor,
+        geometry: torch.Tensor,
         basis: dict[str, torch.Tensor],
         log_env: torch.Tensor,
         edge_index: torch.Tensor,
@@ -111,8 +134,9 @@ class EquivariantAttention(torch.nn.Module):
         ----------
         x : torch.Tensor, shape (N, irreps_in.dim)
             Node features.
-        sh : torch.Tensor, shape (E, irreps_sh.dim)
-            Spherical harmonics of the edge directions.
+        geometry : torch.Tensor
+            Spherical harmonics of the edge directions (E, irreps_sh.dim), or with the
+            edge frame its rotations (E, D, D) of :class:`~se3t_calc.nn.edge_frame.EdgeFrames`.
         basis : dict of str to torch.Tensor, each (E, num_basis)
             Radial basis per distance invariant.
         log_env : torch.Tensor, shape (E,)
@@ -124,11 +148,11 @@ class EquivariantAttention(torch.nn.Module):
         -------
         torch.Tensor, shape (N, irreps_out.dim)
         """
-        value_weights, key_weights = self.radial_weights(basis, sh.shape[0])
-        key_x, value_x = self._split_key_value(self.expand(x))
-        logits = self.logits(self.query(x), key_x, sh, key_weights, edge_index)
+        value_weights, key_weights = self.radial_weights(basis, log_env.shape[0])
+        key, value = self.keys_values(self.expand(x), geometry, key_weights, value_weights, edge_index[1])
+        logits = self.logits(self.query(x), key, key_weights, edge_index[0])
         weight = attention_weights(logits, log_env, edge_index[0], x.shape[0], self.sqrt_alpha)
-        messages = self.aggregate(value_x, sh, value_weights, weight, edge_index)
+        messages = self.aggregate(value, weight, edge_index[0], x.shape[0])
         return self.output(x, messages)
 
     def radial_weights(
@@ -136,7 +160,7 @@ class EquivariantAttention(torch.nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-edge weights of the value paths (E, C, paths) and of the key paths (E, C, key
         paths), ``C`` ordered (head, channel), from one radial MLP per group of heads."""
-        paths = [self.tp.num_paths, self.tp_key.num_paths]
+        paths = [self.tp.num_paths, self.key_path_index.shape[0]]
         weights = torch.cat(
             [
                 mlp(basis[inv]).view(num_edges, sum(paths), n * self.head_channels)
@@ -149,44 +173,56 @@ class EquivariantAttention(torch.nn.Module):
         # of the key weights wrong (right energies, wrong forces under torch.compile)
         return value.transpose(1, 2), key.transpose(1, 2).contiguous()
 
-    def logits(
+    def keys_values(
         self,
-        query: torch.Tensor,
-        key_x: torch.Tensor,
-        sh: torch.Tensor,
+        expanded: torch.Tensor,
+        geometry: torch.Tensor,
         key_weights: torch.Tensor,
-        edge_index: torch.Tensor,
+        value_weights: torch.Tensor,
+        neighbour: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys (E, C, K) and values (E, C, S) of the edges, in edge layout, from the expanded
+        node features (N, sum_l 2C dim(l)); the keys of the tensor product are unweighted."""
+        if self.tp_key is not None:
+            key_x, value_x = self._split_key_value(expanded)
+            key = self.tp_key(key_x.index_select(0, neighbour), geometry)
+            return key, self.tp(value_x.index_select(0, neighbour), geometry, value_weights)
+        # the key weights of the key paths, zero for the others; channels (key/value, head, channel)
+        keys = value_weights.new_zeros(value_weights.shape).index_copy(2, self.key_path_index, key_weights)
+        frames = cast(EdgeFrameConvolution, self.tp)
+        both = frames(
+            frames.edge_layout(expanded).index_select(0, neighbour),
+            geometry,
+            torch.cat([keys, value_weights], dim=1),
+        )
+        key, value = both.chunk(2, dim=1)
+        return key.index_select(2, self.pairing.key_columns), value
+
+    def logits(
+        self, query: torch.Tensor, key: torch.Tensor, key_weights: torch.Tensor, centre: torch.Tensor
     ) -> torch.Tensor:
         """Attention logits (E, H) from the queries (N, irreps of the heads) of the centres and
-        the keys of the edges, whose radial weights scale each path's query-key product."""
-        centre, neighbour = edge_index[0], edge_index[1]
-        num_edges = sh.shape[0]
-        # <q, k> sums q * k over channels, paths and components, and the weight of a key
-        # is one per channel and path: it multiplies the sum over a path's components
-        # rather than every component of the key
-        key = self.tp_key(key_x.index_select(0, neighbour), sh)
+        the keys (E, C, K) of the edges, weighted per path by their radial weights."""
+        num_edges = key.shape[0]
         query = query.index_select(1, self.pairing.query_index).index_select(0, centre)
-        per_path = (query.view_as(key) * key) @ self.pairing.path_sum.to(key.dtype)
-        per_path = (per_path * key_weights).view(
-            num_edges, self.num_heads, self.head_channels, self.tp_key.num_paths
-        )
+        per_block = (query.view_as(key) * key) @ self.pairing.path_sum.to(key.dtype)
+        if not self.weighted_keys:
+            # <q, k> sums q * k over channels, paths and components, and the weight of a
+            # key is one per channel and path: it multiplies the sum over a path's
+            # components rather than every component of the key
+            per_block = per_block * key_weights
+        blocks = len(self.pairing.key_blocks)
+        per_block = per_block.view(num_edges, self.num_heads, self.head_channels, blocks)
         if self.logit_mlp is None:
-            return per_path.sum((-1, -2)) * self.logit_scale
-        return self.logit_mlp(per_path)
+            return per_block.sum((-1, -2)) * self.logit_scale
+        return self.logit_mlp(per_block)
 
     def aggregate(
-        self,
-        value_x: torch.Tensor,
-        sh: torch.Tensor,
-        value_weights: torch.Tensor,
-        weight: torch.Tensor,
-        edge_index: torch.Tensor,
+        self, value: torch.Tensor, weight: torch.Tensor, centre: torch.Tensor, num_nodes: int
     ) -> torch.Tensor:
-        """Messages ``m_i = sum_j weight_ij v_ij`` (N, irreps of the heads), e3nn layout."""
-        centre, neighbour = edge_index[0], edge_index[1]
-        num_edges, num_nodes = sh.shape[0], value_x.shape[0]
-        value = self.tp(value_x.index_select(0, neighbour), sh, value_weights)
-        value = value.reshape(num_edges, self.num_heads, self.head_channels * self.tp.dim)
+        """Messages ``m_i = sum_j weight_ij v_ij`` (N, irreps of the heads), e3nn layout, from
+        the values (E, C, S) and the attention weights (E, H)."""
+        value = value.reshape(value.shape[0], self.num_heads, self.head_channels * self.tp.dim)
         messages = torch.zeros((num_nodes, *value.shape[1:]), dtype=value.dtype, device=value.device)
         messages = messages.index_add(0, centre, weight.unsqueeze(-1) * value)
         return self.layout.to_e3nn(messages.view(num_nodes, -1))
@@ -200,8 +236,8 @@ class EquivariantAttention(torch.nn.Module):
 class LogitMLP(torch.nn.Module):
     """Attention logits from the invariant query-key products of each path, by an MLP per head.
 
-    The dot product of a query and a key sums ``q_m k_m`` over every channel, path and
-    component ``m``; the sums over the components of one path and channel alone are
+    The dot product of a query and a key sums ``q_m k_m`` over every channel, block and
+    component ``m``; the sums over the components of one block and channel alone are
     already invariant. The attention layer keeps them apart, ``z[e, h, c, p]`` (scaled
     by ``1 / sqrt(dim(l3_p))``), and this block maps them to a logit with
     ``w2 . silu(W1 z)``, one ``(W1, w2)`` per head. Smooth, so forces stay continuous.
@@ -209,7 +245,7 @@ class LogitMLP(torch.nn.Module):
     Parameters
     ----------
     num_paths : int
-        Paths of the keys.
+        Blocks of the keys (paths of a tensor product, irreps of an edge-frame convolution).
     num_heads, head_channels : int
     hidden : int
         Hidden width of the MLP.

@@ -70,6 +70,9 @@ class NodeProduct(torch.nn.Module):
         self.up = o3.Linear(
             o3.Irreps([(n * channels, ir3) for n, ir3 in zip(counts, ls, strict=True)]), irreps
         )
+        # the update starts at zero: stacked products square their input, and after a few
+        # layers random ones gave features (and attention logits) in the hundreds
+        torch.nn.init.zeros_(self.up.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, irreps.dim)`` -> ``(N, irreps.dim)``."""

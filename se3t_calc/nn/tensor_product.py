@@ -35,11 +35,13 @@ class EdgeTensorProduct(torch.nn.Module):
     ----------
     paths : list of tuple of o3.Irrep
         ``(l1, l2, l3)`` of every path, in output order (by ``l1``, then ``l3``, then ``l2``).
+    blocks : list of o3.Irrep
+        Output irrep ``l3`` of every path: each path is one output block.
     dim : int
         ``S``, summed dimension of all path outputs.
     """
 
-    path_of_column: torch.Tensor
+    block_of_column: torch.Tensor
 
     def __init__(self, irreps_in: list, channels: int, irreps_sh: o3.Irreps, targets: set):
         super().__init__()
@@ -59,11 +61,12 @@ class EdgeTensorProduct(torch.nn.Module):
             couplings.append(torch.cat(columns, dim=-1).reshape(irreps_sh.dim, -1))
         self.out_dims = [c.shape[1] // d for c, d in zip(couplings, self.in_dims, strict=True)]
         self.dim = sum(self.out_dims)
+        self.blocks = [ir3 for _, _, ir3 in self.paths]
         for k, c in enumerate(couplings):
             self.register_buffer(f"coupling_{k}", c, persistent=False)
         # the path of every output column, to spread the per-path weights over them
-        path_of_column = [p for p, (_, _, ir3) in enumerate(self.paths) for _ in range(ir3.dim)]
-        self.register_buffer("path_of_column", torch.tensor(path_of_column), persistent=False)
+        block_of_column = [p for p, (_, _, ir3) in enumerate(self.paths) for _ in range(ir3.dim)]
+        self.register_buffer("block_of_column", torch.tensor(block_of_column), persistent=False)
 
     @property
     def num_paths(self) -> int:
@@ -97,7 +100,7 @@ class EdgeTensorProduct(torch.nn.Module):
             return out
         # one product with the weights spread over columns: slicing per path would make
         # the backward allocate and zero an edge-sized tensor for every slice
-        return out * weight.index_select(2, self.path_of_column)
+        return out * weight.index_select(2, self.block_of_column)
 
 
 def coupling(ir1: o3.Irrep, ir2: o3.Irrep, ir3: o3.Irrep) -> torch.Tensor:
