@@ -84,10 +84,9 @@ class EquivariantAttention(torch.nn.Module):
         # with the edge frame keys and values are one product of 2C channels, the radial
         # weights acting inside it; with the tensor product a key path's weight scales its
         # query-key product, so keys are computed unweighted
-        self.weighted_keys = convolution == "so2"
         self.tp: EdgeFrameConvolution | EdgeTensorProduct
         self.tp_key: EdgeTensorProduct | None
-        if self.weighted_keys:
+        if convolution == "so2":
             self.tp = EdgeFrameConvolution(ls, 2 * channels, o3.Irreps(irreps_sh).lmax, targets)
             self.tp_key = None
         else:
@@ -206,7 +205,7 @@ class EquivariantAttention(torch.nn.Module):
         num_edges = key.shape[0]
         query = query.index_select(1, self.pairing.query_index).index_select(0, centre)
         per_block = (query.view_as(key) * key) @ self.pairing.path_sum.to(key.dtype)
-        if not self.weighted_keys:
+        if self.tp_key is not None:
             # <q, k> sums q * k over channels, paths and components, and the weight of a
             # key is one per channel and path: it multiplies the sum over a path's
             # components rather than every component of the key
