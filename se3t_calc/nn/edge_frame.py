@@ -152,21 +152,10 @@ class EdgeFrameConvolution(torch.nn.Module):
         out_index = [ir.l**2 + k for ir in self.blocks for k in range(ir.dim)]
         self.register_buffer("in_index", torch.tensor(in_index), persistent=False)
         self.register_buffer("out_index", torch.tensor(out_index), persistent=False)
-        pairs: dict[tuple[int, int], int] = {}  # (position of l1 m, position of l3 m) -> pair
-        entries = []  # (path, pair, coefficient)
-        per_target = {ir3: sum(p[2] == ir3 for p in self.paths) for ir3 in self.blocks}
-        for p, (ir1, ir2, ir3) in enumerate(self.paths):
-            at_pole = torch.einsum("ijk,j->ik", coupling(ir1, ir2, ir3), _pole_harmonics(ir2.l))
-            for m in range(-min(ir1.l, ir3.l), min(ir1.l, ir3.l) + 1):
-                key = (ir1.l**2 + ir1.l + m, ir3.l**2 + ir3.l + m)
-                pair = pairs.setdefault(key, len(pairs))
-                entries.append((p, pair, float(at_pole[ir1.l + m, ir3.l + m]) / math.sqrt(per_target[ir3])))
-        coefficients = torch.zeros(len(self.paths), len(pairs), dtype=torch.float64)
-        for p, pair, value in entries:
-            coefficients[p, pair] = value
+        coefficients, pair_in, pair_out = _pair_coefficients(self.paths)
         self.register_buffer("coefficients", coefficients, persistent=False)
-        self.register_buffer("pair_in", torch.tensor([i for i, _ in pairs]), persistent=False)
-        self.register_buffer("pair_out", torch.tensor([o for _, o in pairs]), persistent=False)
+        self.register_buffer("pair_in", pair_in, persistent=False)
+        self.register_buffer("pair_out", pair_out, persistent=False)
         block_of_column = [b for b, ir in enumerate(self.blocks) for _ in range(ir.dim)]
         self.register_buffer("block_of_column", torch.tensor(block_of_column), persistent=False)
 
@@ -208,6 +197,27 @@ class EdgeFrameConvolution(torch.nn.Module):
         coefficients = self.coefficients.to(weight.dtype)
         pair_weight = (weight.flatten(0, 1) @ coefficients).view(*x.shape[:2], coefficients.shape[1])
         return torch.bmm(torch.bmm(x, gather) * pair_weight, scatter)
+
+
+def _pair_coefficients(paths: list) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The maps of the paths at the pole, as weights of ``(l1 m) -> (l3 m)`` pairs.
+
+    Returns the coefficients (paths, pairs), ``c(l1, l2, l3, |m|) / sqrt(n_l3)`` with
+    ``n_l3`` the paths that end on ``l3``, and the positions ``l^2 + l + m`` of each
+    pair's input and output component in the rotation blocks, (pairs,) each.
+    """
+    pairs: dict[tuple[int, int], int] = {}  # (position of l1 m, position of l3 m) -> pair
+    entries = []  # (path, pair, coefficient)
+    for p, (ir1, ir2, ir3) in enumerate(paths):
+        at_pole = torch.einsum("ijk,j->ik", coupling(ir1, ir2, ir3), _pole_harmonics(ir2.l))
+        norm = math.sqrt(sum(path[2] == ir3 for path in paths))
+        for m in range(-min(ir1.l, ir3.l), min(ir1.l, ir3.l) + 1):
+            pair = pairs.setdefault((ir1.l**2 + ir1.l + m, ir3.l**2 + ir3.l + m), len(pairs))
+            entries.append((p, pair, float(at_pole[ir1.l + m, ir3.l + m]) / norm))
+    coefficients = torch.zeros(len(paths), len(pairs), dtype=torch.float64)
+    for p, pair, value in entries:
+        coefficients[p, pair] = value
+    return coefficients, torch.tensor([i for i, _ in pairs]), torch.tensor([o for _, o in pairs])
 
 
 def _pole_harmonics(degree: int) -> torch.Tensor:
