@@ -41,8 +41,9 @@ def _irreps(degrees):
 def test_equals_the_tensor_product_with_the_paths_into_each_irrep_summed(inputs, outputs, lmax):
     torch.manual_seed(0)
     ls, targets, channels = _irreps(inputs), set(_irreps(outputs)), 3
-    conv = EdgeFrameConvolution(ls, channels, lmax, targets).double()
-    tp = EdgeTensorProduct(ls, channels, o3.Irreps.spherical_harmonics(lmax), targets).double()
+    irreps_sh = o3.Irreps.spherical_harmonics(lmax)
+    conv = EdgeFrameConvolution(ls, channels, irreps_sh, targets).double()
+    tp = EdgeTensorProduct(ls, channels, irreps_sh, targets).double()
     assert sorted(map(str, conv.paths)) == sorted(map(str, tp.paths))
     vectors = torch.cat([torch.tensor(SPECIAL, dtype=torch.float64), torch.randn(7, 3, dtype=torch.float64)])
     direction = vectors / vectors.norm(dim=-1, keepdim=True)

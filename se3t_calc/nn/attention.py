@@ -87,7 +87,7 @@ class EquivariantAttention(torch.nn.Module):
         self.tp: EdgeFrameConvolution | EdgeTensorProduct
         self.tp_key: EdgeTensorProduct | None
         if convolution == "so2":
-            self.tp = EdgeFrameConvolution(ls, 2 * channels, o3.Irreps(irreps_sh).lmax, targets)
+            self.tp = EdgeFrameConvolution(ls, 2 * channels, irreps_sh, targets)
             self.tp_key = None
         else:
             self.tp = EdgeTensorProduct(ls, channels, irreps_sh, targets)

@@ -17,7 +17,7 @@ import math
 import torch
 from e3nn import o3
 
-from se3t_calc.nn.tensor_product import coupling
+from se3t_calc.nn.tensor_product import block_of_column, coupling, edge_paths
 
 # e3nn's spherical harmonics have the y axis as their pole: Y^l(y) is zero but for m = 0
 _POLE = (0.0, 1.0, 0.0)
@@ -112,8 +112,8 @@ class EdgeFrameConvolution(torch.nn.Module):
         Distinct input irreps ``l1`` (natural parity), each with ``channels`` channels.
     channels : int
         Channels per input irrep.
-    lmax : int
-        Largest degree ``l2`` of the edge's spherical harmonics.
+    irreps_sh : o3.Irreps
+        Irreps of the edge's spherical harmonics (``0e + 1o + ... + lmax``).
     targets : set of o3.Irrep
         Output irreps ``l3``.
 
@@ -134,17 +134,11 @@ class EdgeFrameConvolution(torch.nn.Module):
     pair_out: torch.Tensor
     out_index: torch.Tensor
 
-    def __init__(self, irreps_in: list, channels: int, lmax: int, targets: set):
+    def __init__(self, irreps_in: list, channels: int, irreps_sh: o3.Irreps, targets: set):
         super().__init__()
         self.channels = channels
         self.in_dims = [ir.dim for ir in irreps_in]
-        self.paths = [
-            (ir1, ir2, ir3)
-            for ir1 in irreps_in
-            for ir3 in sorted(targets)
-            for ir2 in (o3.Irrep(l2, (-1) ** l2) for l2 in range(lmax + 1))
-            if ir3 in ir1 * ir2
-        ]
+        self.paths = edge_paths(irreps_in, irreps_sh, targets)
         self.blocks = sorted({ir3 for _, _, ir3 in self.paths})
         self.dim = sum(ir.dim for ir in self.blocks)
         # component (l, m) -> position l^2 + l + m in the rotation blocks
@@ -156,8 +150,7 @@ class EdgeFrameConvolution(torch.nn.Module):
         self.register_buffer("coefficients", coefficients, persistent=False)
         self.register_buffer("pair_in", pair_in, persistent=False)
         self.register_buffer("pair_out", pair_out, persistent=False)
-        block_of_column = [b for b, ir in enumerate(self.blocks) for _ in range(ir.dim)]
-        self.register_buffer("block_of_column", torch.tensor(block_of_column), persistent=False)
+        self.register_buffer("block_of_column", block_of_column(self.blocks), persistent=False)
 
     @property
     def num_paths(self) -> int:

@@ -47,26 +47,29 @@ class EdgeTensorProduct(torch.nn.Module):
         super().__init__()
         self.channels = channels
         self.in_dims = [ir.dim for ir in irreps_in]
-        self.paths: list[tuple[o3.Irrep, o3.Irrep, o3.Irrep]] = []
-        sh_offsets = list(itertools.accumulate([ir.dim for _, ir in irreps_sh], initial=0))
-        couplings = []
-        for ir1 in irreps_in:
-            columns = []
-            for ir3 in sorted(targets):
-                for k, (_, ir2) in enumerate(irreps_sh):
-                    if ir3 in ir1 * ir2:
-                        self.paths.append((ir1, ir2, ir3))
-                        columns.append(_coupling(ir1, ir2, ir3, sh_offsets[k], irreps_sh.dim))
-            # (sh_dim, d1 * S_l1): for each i, the columns of all paths of this l1
-            couplings.append(torch.cat(columns, dim=-1).reshape(irreps_sh.dim, -1))
+        self.paths = edge_paths(irreps_in, irreps_sh, targets)
+        # first row of each harmonic's block (the last offset, the total, has no block)
+        starts = itertools.accumulate([ir.dim for _, ir in irreps_sh], initial=0)
+        sh_offsets = dict(zip([ir for _, ir in irreps_sh], starts, strict=False))
+        # per l1, (sh_dim, d1 * S_l1): for each i, the columns of all paths of this l1
+        couplings = [
+            torch.cat(
+                [
+                    _coupling(ir1, ir2, ir3, sh_offsets[ir2], irreps_sh.dim)
+                    for a, ir2, ir3 in self.paths
+                    if a == ir1
+                ],
+                dim=-1,
+            ).reshape(irreps_sh.dim, -1)
+            for ir1 in irreps_in
+        ]
         self.out_dims = [c.shape[1] // d for c, d in zip(couplings, self.in_dims, strict=True)]
         self.dim = sum(self.out_dims)
         self.blocks = [ir3 for _, _, ir3 in self.paths]
         for k, c in enumerate(couplings):
             self.register_buffer(f"coupling_{k}", c, persistent=False)
         # the path of every output column, to spread the per-path weights over them
-        block_of_column = [p for p, (_, _, ir3) in enumerate(self.paths) for _ in range(ir3.dim)]
-        self.register_buffer("block_of_column", torch.tensor(block_of_column), persistent=False)
+        self.register_buffer("block_of_column", block_of_column(self.blocks), persistent=False)
 
     @property
     def num_paths(self) -> int:
@@ -101,6 +104,25 @@ class EdgeTensorProduct(torch.nn.Module):
         # one product with the weights spread over columns: slicing per path would make
         # the backward allocate and zero an edge-sized tensor for every slice
         return out * weight.index_select(2, self.block_of_column)
+
+
+def edge_paths(
+    irreps_in: list, irreps_sh: o3.Irreps, targets: set
+) -> list[tuple[o3.Irrep, o3.Irrep, o3.Irrep]]:
+    """Every path ``l1 x l2 -> l3`` from the input irreps and the edge's harmonics to the
+    targets, ordered by ``l1``, then ``l3``, then ``l2``."""
+    return [
+        (ir1, ir2, ir3)
+        for ir1 in irreps_in
+        for ir3 in sorted(targets)
+        for _, ir2 in irreps_sh
+        if ir3 in ir1 * ir2
+    ]
+
+
+def block_of_column(blocks: list) -> torch.Tensor:
+    """Index of the output block (irreps ``blocks``) of every output column, (sum dim,)."""
+    return torch.tensor([b for b, ir in enumerate(blocks) for _ in range(ir.dim)])
 
 
 def coupling(ir1: o3.Irrep, ir2: o3.Irrep, ir3: o3.Irrep) -> torch.Tensor:

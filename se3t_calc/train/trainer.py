@@ -55,6 +55,12 @@ class Trainer:
     """
 
     def __init__(self, config: TrainConfig, prepared: Prepared, model: SE3TModel, cluster: Cluster):
+        if config.compile and model.config.convolution == "so2":
+            raise ValueError(
+                "TrainConfig.compile=True cannot train a model with convolution='so2': torch.compile "
+                "(inductor, torch 2.13, CPU) miscompiles its product in the traced training step; "
+                "train it with compile=False (the calculator still compiles it, running that product eagerly)"
+            )
         self.config, self.data, self.cluster = config, prepared, cluster
         self.device = resolve_device(config.device)
         if self.device.type == "cuda" and cluster.world_size > 1:
@@ -62,12 +68,6 @@ class Trainer:
         self.dtype = resolve_dtype(config.dtype)
         self.model = model.to(device=self.device, dtype=self.dtype)
         self.ema = ExponentialMovingAverage(self.model, config.ema_decay)
-        if config.compile and model.config.convolution == "so2":
-            raise ValueError(
-                "TrainConfig.compile=True cannot train a model with convolution='so2': torch.compile "
-                "(inductor, torch 2.13, CPU) miscompiles its product in the traced training step; "
-                "train it with compile=False (the calculator still compiles it, running that product eagerly)"
-            )
         self.derivatives = (
             CompiledDerivatives(self.model)
             if config.compile
