@@ -10,7 +10,9 @@ from e3nn import nn as e3nn_nn
 from e3nn import o3
 
 from se3t_calc.nn.edge_frame import EdgeFrameConvolution
+from se3t_calc.nn.gate import Gate
 from se3t_calc.nn.layout import HeadLayout, QueryKeyPairing
+from se3t_calc.nn.linear import Linear
 from se3t_calc.nn.tensor_product import EdgeTensorProduct
 
 
@@ -78,7 +80,7 @@ class EquivariantAttention(torch.nn.Module):
         ls = [ir for _, ir in o3.Irreps(irreps_in).simplify()]
         targets = {ir for _, ir in irreps_out}
         # channel index: (key/value, head, channel)
-        self.expand = o3.Linear(irreps_in, o3.Irreps([(2 * channels, ir) for ir in ls]))
+        self.expand = Linear(irreps_in, o3.Irreps([(2 * channels, ir) for ir in ls]))
         self.expand_dims = [2 * channels * ir.dim for ir in ls]
         key_irreps = targets & set(ls)
         # with the edge frame keys and values are one product of 2C channels, the radial
@@ -98,7 +100,7 @@ class EquivariantAttention(torch.nn.Module):
         )
         key_paths = [p for p, (_, _, ir3) in enumerate(self.tp.paths) if ir3 in key_irreps]
         self.register_buffer("key_path_index", torch.tensor(key_paths), persistent=False)
-        self.query = o3.Linear(irreps_in, self.layout.irreps_heads)
+        self.query = Linear(irreps_in, self.layout.irreps_heads)
         # <q, k> is normalised as for keys with every block (the missing ones add zero)
         self.logit_scale = 1.0 / math.sqrt(head_channels * self.tp.dim)
         self.logit_mlp = (
@@ -147,12 +149,24 @@ class EquivariantAttention(torch.nn.Module):
         -------
         torch.Tensor, shape (N, irreps_out.dim)
         """
+        centre, neighbour = edge_index[0], edge_index[1]
         value_weights, key_weights = self.radial_weights(basis, log_env.shape[0])
-        key, value = self.keys_values(self.expand(x), geometry, key_weights, value_weights, edge_index[1])
-        logits = self.logits(self.query(x), key, key_weights, edge_index[0])
-        weight = attention_weights(logits, log_env, edge_index[0], x.shape[0], self.sqrt_alpha)
-        messages = self.aggregate(value, weight, edge_index[0], x.shape[0])
-        return self.output(x, messages)
+        expanded = self.expand(x)
+        if self.tp_key is None:
+            key, value = self.frame_keys_values(expanded, geometry, key_weights, value_weights, neighbour)
+        else:
+            key_x, value_x = self._split_key_value(expanded)
+            key = self.tp_key(key_x.index_select(0, neighbour), geometry)
+        logits = self.logits(self.query(x), key, key_weights, centre)
+        weight = attention_weights(logits, log_env, centre, x.shape[0], self.sqrt_alpha)
+        if self.tp_key is None:
+            value = self._per_channel(weight, value)
+        else:
+            # a head's attention weight scales the weights of its value paths (E, C, paths)
+            # rather than the values (E, C, S): one pass over the values fewer, each way
+            weighted = self._per_channel(weight, value_weights)
+            value = self.tp(value_x.index_select(0, neighbour), geometry, weighted)
+        return self.output(x, self.aggregate(value, centre, x.shape[0]))
 
     def radial_weights(
         self, basis: dict[str, torch.Tensor], num_edges: int
@@ -172,7 +186,7 @@ class EquivariantAttention(torch.nn.Module):
         # of the key weights wrong (right energies, wrong forces under torch.compile)
         return value.transpose(1, 2), key.transpose(1, 2).contiguous()
 
-    def keys_values(
+    def frame_keys_values(
         self,
         expanded: torch.Tensor,
         geometry: torch.Tensor,
@@ -180,12 +194,9 @@ class EquivariantAttention(torch.nn.Module):
         value_weights: torch.Tensor,
         neighbour: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Keys (E, C, K) and values (E, C, S) of the edges, in edge layout, from the expanded
-        node features (N, sum_l 2C dim(l)); the keys of the tensor product are unweighted."""
-        if self.tp_key is not None:
-            key_x, value_x = self._split_key_value(expanded)
-            key = self.tp_key(key_x.index_select(0, neighbour), geometry)
-            return key, self.tp(value_x.index_select(0, neighbour), geometry, value_weights)
+        """Keys (E, C, K) and values (E, C, S) of the edges by the edge-frame convolution, in
+        edge layout, from the expanded node features (N, sum_l 2C dim(l)): one product of 2C
+        channels, the radial weights acting inside it."""
         # the key weights of the key paths, zero for the others; channels (key/value, head, channel)
         keys = value_weights.new_zeros(value_weights.shape).index_copy(2, self.key_path_index, key_weights)
         frames = cast(EdgeFrameConvolution, self.tp)
@@ -216,15 +227,18 @@ class EquivariantAttention(torch.nn.Module):
             return per_block.sum((-1, -2)) * self.logit_scale
         return self.logit_mlp(per_block)
 
-    def aggregate(
-        self, value: torch.Tensor, weight: torch.Tensor, centre: torch.Tensor, num_nodes: int
-    ) -> torch.Tensor:
-        """Messages ``m_i = sum_j weight_ij v_ij`` (N, irreps of the heads), e3nn layout, from
-        the values (E, C, S) and the attention weights (E, H)."""
-        value = value.reshape(value.shape[0], self.num_heads, self.head_channels * self.tp.dim)
-        messages = torch.zeros((num_nodes, *value.shape[1:]), dtype=value.dtype, device=value.device)
-        messages = messages.index_add(0, centre, weight.unsqueeze(-1) * value)
-        return self.layout.to_e3nn(messages.view(num_nodes, -1))
+    def aggregate(self, value: torch.Tensor, centre: torch.Tensor, num_nodes: int) -> torch.Tensor:
+        """Messages ``m_i = sum_j v_ij`` (N, irreps of the heads), e3nn layout, from the values
+        (E, C, S) already weighted by attention."""
+        flat = value.reshape(value.shape[0], -1)
+        messages = torch.zeros((num_nodes, flat.shape[1]), dtype=value.dtype, device=value.device)
+        return self.layout.to_e3nn(messages.index_add(0, centre, flat))
+
+    def _per_channel(self, weight: torch.Tensor, edge_tensor: torch.Tensor) -> torch.Tensor:
+        """``edge_tensor`` (E, C, X) with channels (head, channel) scaled by the weight (E, H)
+        of each channel's head."""
+        heads = edge_tensor.unflatten(1, (self.num_heads, self.head_channels))
+        return (heads * weight[:, :, None, None]).flatten(1, 2)
 
     def _split_key_value(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Expanded features (N, sum_l 2C dim(l)) -> key and value inputs, each (N, sum_l C dim(l))."""
@@ -327,10 +341,10 @@ class _OutputBlock(torch.nn.Module):
             self.act = e3nn_nn.Activation(scalars, [torch.nn.functional.silu])
         else:
             gates = o3.Irreps(f"{gated.num_irreps}x0e")
-            self.act = e3nn_nn.Gate(scalars, [torch.nn.functional.silu], gates, [torch.sigmoid], gated)
+            self.act = Gate(scalars, [torch.nn.functional.silu], gates, [torch.sigmoid], gated)
             irreps_mid = self.act.irreps_in
-        self.mix = o3.Linear(irreps_heads, irreps_mid)
-        self.self_interaction = o3.Linear(irreps_in, irreps_mid)
+        self.mix = Linear(irreps_heads, irreps_mid)
+        self.self_interaction = Linear(irreps_in, irreps_mid)
 
     def forward(self, x: torch.Tensor, messages: torch.Tensor) -> torch.Tensor:
         y = self.mix(messages) + self.self_interaction(x)

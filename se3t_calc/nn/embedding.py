@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from e3nn import o3
 
+from se3t_calc.nn.linear import Linear
+
 
 class SpeciesEmbedding(torch.nn.Module):
     """Map species indices to ``num_scalars x 0e`` node features.
@@ -21,7 +23,7 @@ class SpeciesEmbedding(torch.nn.Module):
         super().__init__()
         self.num_species = num_species
         self.irreps_out = o3.Irreps(f"{num_scalars}x0e")
-        self.linear = o3.Linear(o3.Irreps(f"{num_species}x0e"), self.irreps_out)
+        self.linear = Linear(o3.Irreps(f"{num_species}x0e"), self.irreps_out)
 
     def forward(self, species: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         """``(N,)`` int64 species indices -> ``(N, num_scalars)`` features."""

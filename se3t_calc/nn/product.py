@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from e3nn import o3
 
+from se3t_calc.nn.linear import Linear
 from se3t_calc.nn.tensor_product import coupling
 
 
@@ -36,7 +37,7 @@ class NodeProduct(torch.nn.Module):
         ls = sorted({ir for _, ir in irreps})
         self.channels = channels
         self.dims = [ir.dim for ir in ls]
-        self.down = o3.Linear(irreps, o3.Irreps([(channels, ir) for ir in ls]))
+        self.down = Linear(irreps, o3.Irreps([(channels, ir) for ir in ls]))
         paths: list[o3.Irrep] = []  # output irrep of each path, in output order
         self.num_couplings = len(ls)
         for i1, ir1 in enumerate(ls):
@@ -67,9 +68,7 @@ class NodeProduct(torch.nn.Module):
         ]
         self.register_buffer("to_e3nn", torch.cat(order), persistent=False)
         counts = [sum(ir == ir3 for ir in paths) for ir3 in ls]
-        self.up = o3.Linear(
-            o3.Irreps([(n * channels, ir3) for n, ir3 in zip(counts, ls, strict=True)]), irreps
-        )
+        self.up = Linear(o3.Irreps([(n * channels, ir3) for n, ir3 in zip(counts, ls, strict=True)]), irreps)
         # the update starts at zero: stacked products square their input, and after a few
         # layers random ones gave features (and attention logits) in the hundreds
         torch.nn.init.zeros_(self.up.weight)
