@@ -63,3 +63,8 @@ def test_the_gate_is_e3nns(scalars, gates, gated):
     probe = torch.randn(6, reference.irreps_out.dim, dtype=torch.float64)
     grads = [torch.autograd.grad((m(x) * probe).sum(), x)[0] for m in (lean, reference)]
     torch.testing.assert_close(grads[0], grads[1], rtol=0, atol=1e-14)
+
+
+def test_no_rows_in_no_rows_out():
+    lean = Linear(CASES[1][0], CASES[1][1])
+    assert lean(torch.zeros(0, o3.Irreps(CASES[1][0]).dim)).shape == (0, o3.Irreps(CASES[1][1]).dim)

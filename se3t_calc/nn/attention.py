@@ -230,7 +230,7 @@ class EquivariantAttention(torch.nn.Module):
     def aggregate(self, value: torch.Tensor, centre: torch.Tensor, num_nodes: int) -> torch.Tensor:
         """Messages ``m_i = sum_j v_ij`` (N, irreps of the heads), e3nn layout, from the values
         (E, C, S) already weighted by attention."""
-        flat = value.reshape(value.shape[0], -1)
+        flat = value.flatten(1)
         messages = torch.zeros((num_nodes, flat.shape[1]), dtype=value.dtype, device=value.device)
         return self.layout.to_e3nn(messages.index_add(0, centre, flat))
 
