@@ -42,6 +42,7 @@ MODELS = {
     "se3t-paper-size": None,
     "se3t-fast": None,
     "se3t-accurate": None,
+    "se3t-accurate-compiled": None,
     "se3t-accurate-ethanol": None,
     "mace": "mace",
     "nequip": "nequip",
@@ -163,6 +164,7 @@ def main() -> None:
     quick.add_options(parser, out=False)
     args = parser.parse_args()
     skip = ("se3t-skin", "se3t-paper-size", "se3t-fast", "se3t-accurate", "se3t-accurate-ethanol")
+    skip += ("se3t-accurate-compiled",)
     if args.quick:
         quick_settings(args)
     args.models = args.models or [m for m in MODELS if m not in skip]

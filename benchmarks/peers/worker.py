@@ -206,6 +206,7 @@ ADAPTERS = {
     "se3t-paper-size": se3t_paper_size,
     "se3t-fast": functools.partial(se3t, model="rmd17-aspirin-fast"),
     "se3t-accurate": functools.partial(se3t, model="rmd17-aspirin-accurate"),
+    "se3t-accurate-compiled": functools.partial(se3t, model="rmd17-aspirin-accurate", compile=True),
     # the accurate ethanol model has other settings than the aspirin one: its cost on aspirin
     "se3t-accurate-ethanol": functools.partial(se3t, model="rmd17-ethanol-accurate"),
     "mace": mace,
