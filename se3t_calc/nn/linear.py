@@ -40,6 +40,8 @@ class Linear(torch.nn.Module):
     def __init__(self, irreps_in: o3.Irreps, irreps_out: o3.Irreps):
         super().__init__()
         self.irreps_in, self.irreps_out = o3.Irreps(irreps_in), o3.Irreps(irreps_out)
+        # plain ints for the forward: torch.compile cannot guard on e3nn's Irreps
+        self.dim_in, self.dim_out = self.irreps_in.dim, self.irreps_out.dim
         pairs = [
             (i, o)
             for i, (_, ir_in) in enumerate(self.irreps_in)
@@ -56,6 +58,7 @@ class Linear(torch.nn.Module):
         fan_in = [sum(m for m, ir in self.irreps_in if ir == t) for t in self.types]
         fan_out = [sum(m for m, ir in self.irreps_out if ir == t) for t in self.types]
         self.shapes = list(zip(fan_in, fan_out, [t.dim for t in self.types], strict=True))
+        self.unmet = self.dim_out - sum(n * d for _, n, d in self.shapes)  # outputs no input reaches
         starts = list(_accumulate(sizes))
         self.register_buffer("gather_weight", self._weight_order(pairs, starts), persistent=False)
         self.weight_sorted = bool(torch.equal(self.gather_weight, torch.arange(self.weight_numel)))
@@ -97,7 +100,7 @@ class Linear(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(..., irreps_in.dim)`` -> ``(..., irreps_out.dim)``."""
         lead = x.shape[:-1]
-        x = x.reshape(-1, self.irreps_in.dim)
+        x = x.reshape(-1, self.dim_in)
         if not self.input_sorted:
             x = x.index_select(1, self.gather_input)
         weights = self.weight if self.weight_sorted else self.weight.index_select(0, self.gather_weight)
@@ -110,13 +113,12 @@ class Linear(torch.nn.Module):
                 outputs.append(xb @ w)
             else:
                 outputs.append((xb.reshape(-1, m, d).transpose(1, 2) @ w).transpose(1, 2).reshape(-1, n * d))
-        missing = self.irreps_out.dim - sum(n * d for _, n, d in self.shapes)
-        if missing:
-            outputs.append(x.new_zeros(x.shape[0], missing))
+        if self.unmet:
+            outputs.append(x.new_zeros(x.shape[0], self.unmet))
         y = torch.cat(outputs, dim=1) if len(outputs) > 1 else outputs[0]
         if not self.output_sorted:
             y = y.index_select(1, self.scatter_output)
-        return y.reshape(*lead, self.irreps_out.dim)
+        return y.reshape(*lead, self.dim_out)
 
 
 def _output_mask(irreps_in: o3.Irreps, irreps_out: o3.Irreps) -> torch.Tensor:
