@@ -94,6 +94,9 @@ class EquivariantAttention(torch.nn.Module):
         else:
             self.tp = EdgeTensorProduct(ls, channels, irreps_sh, targets)
             self.tp_key = EdgeTensorProduct(ls, channels, irreps_sh, key_irreps)
+        # where every value path is a key path (all but a first layer of scalar inputs), one
+        # product gives both
+        self.keys_with_values = self.tp_key is not None and self.tp_key.paths == self.tp.paths
         self.layout = HeadLayout(self.tp.blocks, channels)
         self.pairing = QueryKeyPairing(
             self.tp, key_irreps, self.layout, channels, scaled=attention_hidden > 0
@@ -151,12 +154,7 @@ class EquivariantAttention(torch.nn.Module):
         """
         centre, neighbour = edge_index[0], edge_index[1]
         value_weights, key_weights = self.radial_weights(basis, log_env.shape[0])
-        expanded = self.expand(x)
-        if self.tp_key is None:
-            key, value = self.frame_keys_values(expanded, geometry, key_weights, value_weights, neighbour)
-        else:
-            key_x, value_x = self._split_key_value(expanded)
-            key = self.tp_key(key_x.index_select(0, neighbour), geometry)
+        key, value = self.keys_values(self.expand(x), geometry, key_weights, value_weights, neighbour)
         logits = self.logits(self.query(x), key, key_weights, centre)
         weight = attention_weights(logits, log_env, centre, x.shape[0], self.sqrt_alpha)
         if self.tp_key is None:
@@ -164,8 +162,7 @@ class EquivariantAttention(torch.nn.Module):
         else:
             # a head's attention weight scales the weights of its value paths (E, C, paths)
             # rather than the values (E, C, S): one pass over the values fewer, each way
-            weighted = self._per_channel(weight, value_weights)
-            value = self.tp(value_x.index_select(0, neighbour), geometry, weighted)
+            value = cast(EdgeTensorProduct, self.tp).weigh(value, self._per_channel(weight, value_weights))
         return self.output(x, self.aggregate(value, centre, x.shape[0]))
 
     def radial_weights(
@@ -186,7 +183,7 @@ class EquivariantAttention(torch.nn.Module):
         # of the key weights wrong (right energies, wrong forces under torch.compile)
         return value.transpose(1, 2), key.transpose(1, 2).contiguous()
 
-    def frame_keys_values(
+    def keys_values(
         self,
         expanded: torch.Tensor,
         geometry: torch.Tensor,
@@ -194,9 +191,30 @@ class EquivariantAttention(torch.nn.Module):
         value_weights: torch.Tensor,
         neighbour: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Keys (E, C, K) and values (E, C, S) of the edges by the edge-frame convolution, in
-        edge layout, from the expanded node features (N, sum_l 2C dim(l)): one product of 2C
-        channels, the radial weights acting inside it."""
+        """Keys (E, C, K) and values (E, C, S) of the edges, in edge layout, from the expanded
+        node features (N, sum_l 2C dim(l)); with the tensor product both unweighted, with the
+        edge frame both weighted by the radial weights."""
+        if self.tp_key is None:
+            return self._frame_keys_values(expanded, geometry, key_weights, value_weights, neighbour)
+        if self.keys_with_values:
+            # keys and values have the same paths: one product of the 2C channels
+            both = self.tp(expanded.index_select(0, neighbour), geometry)
+            key, value = both.chunk(2, dim=1)
+            return key, value
+        key_x, value_x = self._split_key_value(expanded)
+        key = self.tp_key(key_x.index_select(0, neighbour), geometry)
+        return key, self.tp(value_x.index_select(0, neighbour), geometry)
+
+    def _frame_keys_values(
+        self,
+        expanded: torch.Tensor,
+        geometry: torch.Tensor,
+        key_weights: torch.Tensor,
+        value_weights: torch.Tensor,
+        neighbour: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`keys_values` by the edge-frame convolution: one product of 2C channels, the
+        radial weights acting inside it."""
         # the key weights of the key paths, zero for the others; channels (key/value, head, channel)
         keys = value_weights.new_zeros(value_weights.shape).index_copy(2, self.key_path_index, key_weights)
         frames = cast(EdgeFrameConvolution, self.tp)

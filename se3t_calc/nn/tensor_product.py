@@ -80,32 +80,39 @@ class EdgeTensorProduct(torch.nn.Module):
 
         Parameters
         ----------
-        x : torch.Tensor, shape (E, sum_l1 channels * dim(l1))
-            Neighbour features in e3nn layout (one ``channels x l1`` block per ``l1``).
+        x : torch.Tensor, shape (E, sum_l1 C * dim(l1))
+            Neighbour features in e3nn layout (one ``C x l1`` block per ``l1``), with ``C``
+            the ``channels`` of the constructor or any other number (keys and values side by
+            side, say): the product is the same for every channel.
         sh : torch.Tensor, shape (E, irreps_sh.dim)
-        weight : torch.Tensor, shape (E, channels, num_paths), optional
+        weight : torch.Tensor, shape (E, C, num_paths), optional
             Without it the paths are not weighted.
 
         Returns
         -------
-        torch.Tensor, shape (E, channels, dim)
+        torch.Tensor, shape (E, C, dim)
             Path outputs, concatenated along the last axis in ``paths`` order.
         """
         num_edges = x.shape[0]
-        blocks = x.split([self.channels * d for d in self.in_dims], dim=1)
+        channels = x.shape[1] // sum(self.in_dims)
+        blocks = x.split([channels * d for d in self.in_dims], dim=1)
         outputs = []
         for k, (block, d1, s) in enumerate(zip(blocks, self.in_dims, self.out_dims, strict=True)):
             coupling = getattr(self, f"coupling_{k}").to(sh.dtype)
             a = (sh @ coupling).view(num_edges, d1, s)
-            features = block.reshape(num_edges, self.channels, d1)
+            features = block.reshape(num_edges, channels, d1)
             # scalars: an outer product, which a batched matrix product with an inner size
             # of one computes several times slower
             outputs.append(features * a if d1 == 1 else torch.bmm(features, a))
         out = torch.cat(outputs, dim=-1)
-        if weight is None:
-            return out
-        # one product with the weights spread over columns: slicing per path would make
-        # the backward allocate and zero an edge-sized tensor for every slice
+        return out if weight is None else self.weigh(out, weight)
+
+    def weigh(self, out: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """Path outputs (E, C, dim) times their weights (E, C, num_paths).
+
+        One product with the weights spread over columns: slicing per path would make the
+        backward allocate and zero an edge-sized tensor for every slice.
+        """
         return out * weight.index_select(2, self.block_of_column)
 
 
