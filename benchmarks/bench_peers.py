@@ -163,8 +163,14 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the rows here (for speed_accuracy.py)")
     quick.add_options(parser, out=False)
     args = parser.parse_args()
-    skip = ("se3t-skin", "se3t-paper-size", "se3t-fast", "se3t-accurate", "se3t-accurate-ethanol")
-    skip += ("se3t-accurate-compiled",)
+    skip = (
+        "se3t-skin",
+        "se3t-paper-size",
+        "se3t-fast",
+        "se3t-accurate",
+        "se3t-accurate-compiled",
+        "se3t-accurate-ethanol",
+    )
     if args.quick:
         quick_settings(args)
     args.models = args.models or [m for m in MODELS if m not in skip]
