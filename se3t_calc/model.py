@@ -16,6 +16,7 @@ from se3t_calc.nn import (
     ZBLRepulsion,
 )
 from se3t_calc.nn.edge_frame import EdgeFrames
+from se3t_calc.nn.harmonics import SphericalHarmonics
 from se3t_calc.nn.product import NodeProduct
 from se3t_calc.nn.radial import edge_length_and_direction
 
@@ -44,7 +45,7 @@ class SE3TModel(torch.nn.Module):
         hidden = o3.Irreps(config.hidden_irreps).sort().irreps.simplify()
         num_scalars = sum(mul for mul, ir in hidden if ir.l == 0)
         irreps_sh = o3.Irreps.spherical_harmonics(config.lmax)
-        self.sh = o3.SphericalHarmonics(irreps_sh, normalize=False, normalization="component")
+        self.sh = SphericalHarmonics(config.lmax)
         # rotations of the edge frames, for every degree of the features
         self.frames = EdgeFrames(hidden.lmax) if config.convolution == "so2" else None
         heads = config.head_invariants

@@ -1,4 +1,5 @@
-"""The equivariant linear map and the gate: e3nn's, parameter for parameter, in fewer operations."""
+"""The equivariant linear map, the gate and the spherical harmonics: e3nn's, parameter for
+parameter, in fewer operations."""
 
 import pytest
 import torch
@@ -6,6 +7,7 @@ from e3nn import nn as e3nn_nn
 from e3nn import o3
 
 from se3t_calc.nn.gate import Gate
+from se3t_calc.nn.harmonics import SphericalHarmonics
 from se3t_calc.nn.linear import Linear
 
 CASES = [
@@ -68,3 +70,22 @@ def test_the_gate_is_e3nns(scalars, gates, gated):
 def test_no_rows_in_no_rows_out():
     lean = Linear(CASES[1][0], CASES[1][1])
     assert lean(torch.zeros(0, o3.Irreps(CASES[1][0]).dim)).shape == (0, o3.Irreps(CASES[1][1]).dim)
+
+
+@pytest.mark.parametrize("lmax", [0, 1, 2, 3, 4])
+def test_the_harmonics_are_e3nns_with_their_gradients(lmax):
+    lean = SphericalHarmonics(lmax)
+    reference = o3.SphericalHarmonics(lean.irreps_out, normalize=False, normalization="component")
+    # vectors of several lengths, as the edges of a graph, and a zero one (coincident atoms)
+    vectors = torch.randn(200, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    vectors = torch.cat([vectors * torch.linspace(0.1, 5.0, 200, dtype=torch.float64)[:, None], vectors[:1] * 0])
+    vectors.requires_grad_(True)
+    ours, theirs = lean(vectors), reference(vectors)
+    # relative to each vector's largest harmonic (|r|**lmax): single ones cancel to near zero
+    scale = 1 + theirs.detach().abs().amax(dim=1, keepdim=True)
+    assert ((ours - theirs).abs() / scale).max() < 1e-14
+    if lmax == 0:  # a constant
+        return
+    probe = torch.randn_like(theirs)
+    grads = [torch.autograd.grad((y * probe).sum(), vectors)[0] for y in (ours, theirs)]
+    assert ((grads[0] - grads[1]).abs() / (1 + grads[1].abs().amax(dim=1, keepdim=True))).max() < 1e-14
