@@ -8,7 +8,8 @@
 format); ``<name>.json``
 holds the test errors, settings, parameter count, training time and hardware, the data
 files with their SHA-256, the commit, the recipe, validation force MAE against training
-time, and (with ``--stability``) the output of ``benchmarks/stability.py``. A run started
+time, and (with ``--stability``) the output of ``benchmarks/stability.py``; for an rMD17 molecule
+also the published errors of other potentials on it (``published_rmd17.py``). A run started
 with ``--init-from`` a shipped model also records that model's training (read from its
 card before the card is replaced) and its file's SHA-256, and its learning curve goes on
 from the earlier training's minutes.
@@ -134,6 +135,20 @@ def _learning_curve(path: Path, offset: float = 0.0) -> dict[str, float]:
     return curve
 
 
+def published_errors(card: dict) -> dict:
+    """``{"published_rmd17": ...}``: other potentials' published errors on the card's rMD17
+    molecule (read from its test file's name), beside its own; empty for other data."""
+    from published_rmd17 import SOURCE, published
+
+    name = card["data"]["test_file"]["path"]  # rmd17_<molecule>_test_01.npz
+    parts = name.split("_")
+    errors = published(parts[1]) if name.startswith("rmd17_") and len(parts) > 2 else {}
+    if not errors:
+        return {}
+    models = {m: {"energy_mae_meV": e, "forces_mae_meV_per_A": f} for m, (e, f) in errors.items()}
+    return {"published_rmd17": {"source": SOURCE, "models": models}}
+
+
 def _file_record(path: str) -> dict[str, str]:
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
     return {"path": Path(path).name, "sha256": digest}
@@ -206,6 +221,7 @@ def main() -> None:
         card = json.loads(card_path.read_text())
     if args.stability:
         card["stability"] = json.loads(args.stability.read_text())
+    card.update(published_errors(card))
     atomic_write_text(card_path, json.dumps(card, indent=1, ensure_ascii=False) + "\n")
     print(f"wrote {card_path}")
 

@@ -28,6 +28,7 @@ import math
 from pathlib import Path
 
 import quick
+from published_rmd17 import SOURCE, published
 
 from se3t_calc.pretrained import available_models, model_card
 
@@ -44,18 +45,14 @@ OURS = {
     "se3t-accurate-ethanol": {"ethanol": "rmd17-ethanol-accurate"},
 }
 PUBLISHED = {
-    "mace": ({"ethanol": 2.1, "aspirin": 6.6}, "MACE paper (Batatia et al. 2022), Table 1"),
-    "nequip": ({"ethanol": 2.8, "aspirin": 8.2}, "MACE paper (Batatia et al. 2022), Table 1"),
-    # ET's paper reports the original MD17 (aspirin 11.0, ethanol 4.7 meV/Å), not rMD17
-    "torchmd-et": (
-        {"ethanol": None, "aspirin": None},
-        "no rMD17 figure found (its paper reports the original MD17)",
-    ),
-    "tensornet": (
-        {"ethanol": None, "aspirin": 8.9},
-        "TensorNet paper (Simeon & De Fabritiis 2023); no ethanol figure found",
-    ),
+    peer: ({m: published(m)[name][1] for m in MOLECULES}, SOURCE)
+    for peer, name in (("mace", "MACE"), ("nequip", "NequIP"), ("tensornet", "TensorNet"))
 }
+# ET's paper reports the original MD17 (aspirin 11.0, ethanol 4.7 meV/Å), not rMD17
+PUBLISHED["torchmd-et"] = (
+    dict.fromkeys(MOLECULES),
+    "no rMD17 figure found (its paper reports the original MD17)",
+)
 LABELS = {
     "se3t": "se3t default",
     "se3t-fast": "se3t fast",
