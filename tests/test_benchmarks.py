@@ -28,6 +28,7 @@ OUTPUT_ARGS = {
     "calibration.py": ["--out", "{tmp}"],
     "dimer_curves.py": ["--out", "{tmp}"],
     "learn_vs_random.py": ["--out", "{tmp}"],
+    "learning_curves.py": ["--out", "{tmp}"],
     "nve_drift.py": ["--out", "{tmp}"],
     "publish_model.py": ["--out", "{tmp}"],
     "speed_accuracy.py": ["--out", "{tmp}"],

@@ -78,7 +78,8 @@ def test_the_harmonics_are_e3nns_with_their_gradients(lmax):
     reference = o3.SphericalHarmonics(lean.irreps_out, normalize=False, normalization="component")
     # vectors of several lengths, as the edges of a graph, and a zero one (coincident atoms)
     vectors = torch.randn(200, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
-    vectors = torch.cat([vectors * torch.linspace(0.1, 5.0, 200, dtype=torch.float64)[:, None], vectors[:1] * 0])
+    lengths = torch.linspace(0.1, 5.0, 200, dtype=torch.float64)[:, None]
+    vectors = torch.cat([vectors * lengths, vectors[:1] * 0])
     vectors.requires_grad_(True)
     ours, theirs = lean(vectors), reference(vectors)
     # relative to each vector's largest harmonic (|r|**lmax): single ones cancel to near zero

@@ -1,0 +1,131 @@
+"""Validation force error against training time, beside the published errors on each molecule.
+
+Each curve is the best validation force MAE reached within a training time: from a
+shipped model's card (``valid_forces_mae_vs_minutes``, warm starts included) or from a
+run folder's ``metrics.jsonl`` (then also the training-set force RMSE of the epochs, the
+model's fit to the frames it sees, against the validation RMSE: the gap between them is
+what the model does not generalise). The rMD17 molecule of each curve is read from its
+card or the run folder's name; dashed lines mark TensorNet's and MACE's published test errors on
+it (``published_rmd17.py``).
+
+    python benchmarks/learning_curves.py rmd17-ethanol-accurate rmd17-aspirin-accurate \\
+        runs/rmd17-accurate_uracil_8h --png benchmarks/figures/learning_curves.png
+
+``--quick``: the shipped accurate models' cards, the plot in ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import quick
+from published_rmd17 import published
+
+from se3t_calc.pretrained import model_card
+
+
+def molecule_of(test_file: str) -> str:
+    """rMD17 molecule of a test file name (``rmd17_<molecule>_test_01.npz``), else the name."""
+    name = Path(test_file).name
+    return name.split("_")[1] if name.startswith("rmd17_") else name
+
+
+def from_card(name: str) -> dict:
+    """Curve ``(hours, best validation MAE)`` and molecule of a shipped model."""
+    card = model_card(name)
+    curve = card["training"]["valid_forces_mae_vs_minutes"]
+    return {
+        "label": name,
+        "molecule": molecule_of(card["data"]["test_file"]["path"]),
+        "valid": [(float(m) / 60, mae) for m, mae in curve.items()],
+    }
+
+
+def from_run(folder: Path) -> dict:
+    """Curves of a run folder: best validation MAE, and per-epoch training and validation RMSE."""
+    records = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines() if line]
+    hours = [r["elapsed_s"] / 3600 for r in records]
+    best = [min(r["valid_forces_mae_meV_per_A"] for r in records[: k + 1]) for k in range(len(records))]
+    return {
+        "label": folder.name,
+        "molecule": _molecule_in(folder.name),
+        "valid": list(zip(hours, best, strict=True)),
+        "train_rmse": [(h, 1000 * math.sqrt(r["train_forces"])) for h, r in zip(hours, records, strict=True)],
+        "valid_rmse": [(h, r["valid_forces_rmse_meV_per_A"]) for h, r in zip(hours, records, strict=True)],
+    }
+
+
+def _molecule_in(name: str) -> str:
+    """The rMD17 molecule named in a run folder's name (``rmd17-accurate_uracil_8h``), if any."""
+    return next((part for part in name.split("_") if published(part)), name)
+
+
+def plot(curves: list[dict], path: Path) -> None:
+    """One panel per molecule, log-log, the published errors as dashed lines."""
+    import matplotlib
+    import matplotlib.ticker
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    molecules = sorted({c["molecule"] for c in curves})
+    fig, axes = plt.subplots(1, len(molecules), figsize=(4.5 * len(molecules), 3.8), squeeze=False)
+    for ax, molecule in zip(axes[0], molecules, strict=True):
+        for i, curve in enumerate(c for c in curves if c["molecule"] == molecule):
+            hours, mae = zip(*curve["valid"], strict=True)
+            ax.plot(hours, mae, color=f"C{i}", label=f"{curve['label']} (valid MAE)")
+            if "train_rmse" in curve:
+                for key, style in (("train_rmse", ":"), ("valid_rmse", "--")):
+                    h, rmse = zip(*curve[key], strict=True)
+                    ax.plot(h, rmse, style, color=f"C{i}", lw=0.8, label=f"{key.replace('_', ' ')} per epoch")
+        errors = published(molecule)
+        for peer in ("MACE", "TensorNet") if errors else ():
+            force = errors[peer][1]
+            ax.axhline(force, ls="--", color="grey", lw=0.8)
+            ax.annotate(
+                f"{peer} {force:g}",
+                (0.02, force),
+                xycoords=("axes fraction", "data"),
+                fontsize=7,
+                va="bottom",
+            )
+        ax.set(xscale="log", yscale="log", title=f"rMD17 {molecule}", xlabel="training time (h)")
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=6)
+    axes[0][0].set_ylabel("force error (meV/Å)")
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=120)
+    tmp.replace(path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("sources", nargs="*", help="shipped model names or run folders")
+    parser.add_argument("--png", type=Path, help="write the plot here")
+    quick.add_options(parser)
+    args = parser.parse_args()
+    if args.quick:
+        args.sources = args.sources or ["rmd17-ethanol-accurate", "rmd17-aspirin-accurate"]
+        args.png = args.png or quick.folder(args.out) / "learning_curves.png"
+    elif not args.sources:
+        parser.error("name at least one shipped model or run folder")
+    curves = [from_run(Path(s)) if Path(s).is_dir() else from_card(s) for s in args.sources]
+    for curve in curves:
+        hours, mae = curve["valid"][-1]
+        print(
+            f"{curve['label']:40s} {curve['molecule']:14s} {hours:7.2f} h  best valid F MAE {mae:6.2f} meV/Å"
+        )
+    if args.png:
+        plot(curves, args.png)
+
+
+if __name__ == "__main__":
+    main()
