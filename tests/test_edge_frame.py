@@ -43,7 +43,7 @@ def test_equals_the_tensor_product_with_the_paths_into_each_irrep_summed(inputs,
     ls, targets, channels = _irreps(inputs), set(_irreps(outputs)), 3
     irreps_sh = o3.Irreps.spherical_harmonics(lmax)
     conv = EdgeFrameConvolution(ls, channels, irreps_sh, targets).double()
-    tp = EdgeTensorProduct(ls, channels, irreps_sh, targets).double()
+    tp = EdgeTensorProduct(ls, irreps_sh, targets).double()
     assert sorted(map(str, conv.paths)) == sorted(map(str, tp.paths))
     vectors = torch.cat([torch.tensor(SPECIAL, dtype=torch.float64), torch.randn(7, 3, dtype=torch.float64)])
     direction = vectors / vectors.norm(dim=-1, keepdim=True)

@@ -92,8 +92,8 @@ class EquivariantAttention(torch.nn.Module):
             self.tp = EdgeFrameConvolution(ls, 2 * channels, irreps_sh, targets)
             self.tp_key = None
         else:
-            self.tp = EdgeTensorProduct(ls, channels, irreps_sh, targets)
-            self.tp_key = EdgeTensorProduct(ls, channels, irreps_sh, key_irreps)
+            self.tp = EdgeTensorProduct(ls, irreps_sh, targets)
+            self.tp_key = EdgeTensorProduct(ls, irreps_sh, key_irreps)
         # where every value path is a key path (all but a first layer of scalar inputs), one
         # product gives both
         self.keys_with_values = self.tp_key is not None and self.tp_key.paths == self.tp.paths

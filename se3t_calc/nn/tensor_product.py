@@ -23,9 +23,8 @@ class EdgeTensorProduct(torch.nn.Module):
     Parameters
     ----------
     irreps_in : list of o3.Irrep
-        Distinct input irreps ``l1`` (natural parity), each with ``channels`` channels.
-    channels : int
-        Channels per input irrep.
+        Distinct input irreps ``l1`` (natural parity); every one has the same number of
+        channels, read from the input.
     irreps_sh : o3.Irreps
         Irreps of the spherical harmonics (``0e + 1o + ... + lmax``).
     targets : set of o3.Irrep
@@ -43,9 +42,8 @@ class EdgeTensorProduct(torch.nn.Module):
 
     block_of_column: torch.Tensor
 
-    def __init__(self, irreps_in: list, channels: int, irreps_sh: o3.Irreps, targets: set):
+    def __init__(self, irreps_in: list, irreps_sh: o3.Irreps, targets: set):
         super().__init__()
-        self.channels = channels
         self.in_dims = [ir.dim for ir in irreps_in]
         self.paths = edge_paths(irreps_in, irreps_sh, targets)
         # first row of each harmonic's block (the last offset, the total, has no block)
@@ -81,9 +79,9 @@ class EdgeTensorProduct(torch.nn.Module):
         Parameters
         ----------
         x : torch.Tensor, shape (E, sum_l1 C * dim(l1))
-            Neighbour features in e3nn layout (one ``C x l1`` block per ``l1``), with ``C``
-            the ``channels`` of the constructor or any other number (keys and values side by
-            side, say): the product is the same for every channel.
+            Neighbour features in e3nn layout (one ``C x l1`` block per ``l1``), any number
+            ``C`` of channels (keys and values side by side, say): the product is the same
+            for every channel.
         sh : torch.Tensor, shape (E, irreps_sh.dim)
         weight : torch.Tensor, shape (E, C, num_paths), optional
             Without it the paths are not weighted.
