@@ -25,6 +25,7 @@ import quick
 from published_rmd17 import published
 
 from se3t_calc.pretrained import model_card
+from se3t_calc.train.plots import save_figure
 
 
 def molecule_of(test_file: str) -> str:
@@ -99,9 +100,7 @@ def plot(curves: list[dict], path: Path) -> None:
         ax.legend(fontsize=6)
     axes[0][0].set_ylabel("force error (meV/Å)")
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=120)
-    tmp.replace(path)
+    save_figure(fig, path)
 
 
 def main() -> None:

@@ -31,6 +31,7 @@ import quick
 from published_rmd17 import SOURCE, published
 
 from se3t_calc.pretrained import available_models, model_card
+from se3t_calc.train.plots import save_figure
 
 MOLECULES = ("ethanol", "aspirin")
 KEPT = Path(__file__).parent / "figures" / "peers_aspirin.json"  # the medians quoted in the docs
@@ -164,9 +165,7 @@ def plot(rows: list[tuple], path: Path) -> None:
     axes[0].set_ylabel("test force MAE (meV/Å)")
     fig.text(0.01, 0.01, "circles: ours, measured; squares: published", fontsize=7)
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=120)
-    tmp.replace(path)
+    save_figure(fig, path)
 
 
 def main() -> None:

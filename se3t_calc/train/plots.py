@@ -30,7 +30,7 @@ def learning_curve(log: str | os.PathLike, path: str | os.PathLike) -> None:
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def parity_plot(errors: ErrorAccumulator, path: str | os.PathLike) -> None:
@@ -51,7 +51,7 @@ def parity_plot(errors: ErrorAccumulator, path: str | os.PathLike) -> None:
         ax.set_xlabel(f"reference {label}")
         ax.set_ylabel(f"predicted {label}")
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def rounds_curve(rounds: list[dict], threshold: float, path: str | os.PathLike) -> None:
@@ -73,7 +73,7 @@ def rounds_curve(rounds: list[dict], threshold: float, path: str | os.PathLike) 
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def _pyplot():
@@ -85,7 +85,8 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path: str | os.PathLike) -> None:
+def save_figure(fig, path: str | os.PathLike) -> None:
+    """Write ``fig`` as PNG atomically (a temporary file renamed over ``path``) and close it."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     fig.savefig(tmp, dpi=120, format="png")
