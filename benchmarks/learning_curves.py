@@ -17,21 +17,16 @@ it (``published_rmd17.py``).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 from pathlib import Path
 
 import quick
-from published_rmd17 import published
+from published_rmd17 import molecule_in, published
 
 from se3t_calc.pretrained import model_card
 from se3t_calc.train.plots import save_figure
-
-
-def molecule_of(test_file: str) -> str:
-    """rMD17 molecule of a test file name (``rmd17_<molecule>_test_01.npz``), else the name."""
-    name = Path(test_file).name
-    return name.split("_")[1] if name.startswith("rmd17_") else name
 
 
 def from_card(name: str) -> dict:
@@ -40,7 +35,7 @@ def from_card(name: str) -> dict:
     curve = card["training"]["valid_forces_mae_vs_minutes"]
     return {
         "label": name,
-        "molecule": molecule_of(card["data"]["test_file"]["path"]),
+        "molecule": molecule_in(card["data"]["test_file"]["path"]) or name,
         "valid": [(float(m) / 60, mae) for m, mae in curve.items()],
     }
 
@@ -49,19 +44,14 @@ def from_run(folder: Path) -> dict:
     """Curves of a run folder: best validation MAE, and per-epoch training and validation RMSE."""
     records = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines() if line]
     hours = [r["elapsed_s"] / 3600 for r in records]
-    best = [min(r["valid_forces_mae_meV_per_A"] for r in records[: k + 1]) for k in range(len(records))]
+    best = itertools.accumulate((r["valid_forces_mae_meV_per_A"] for r in records), min)
     return {
         "label": folder.name,
-        "molecule": _molecule_in(folder.name),
+        "molecule": molecule_in(folder.name) or folder.name,
         "valid": list(zip(hours, best, strict=True)),
         "train_rmse": [(h, 1000 * math.sqrt(r["train_forces"])) for h, r in zip(hours, records, strict=True)],
         "valid_rmse": [(h, r["valid_forces_rmse_meV_per_A"]) for h, r in zip(hours, records, strict=True)],
     }
-
-
-def _molecule_in(name: str) -> str:
-    """The rMD17 molecule named in a run folder's name (``rmd17-accurate_uracil_8h``), if any."""
-    return next((part for part in name.split("_") if published(part)), name)
 
 
 def plot(curves: list[dict], path: Path) -> None:
@@ -116,6 +106,8 @@ def main() -> None:
         args.png = args.png or quick.folder(args.out) / "learning_curves.png"
     elif not args.sources:
         parser.error("name at least one shipped model or run folder")
+    if args.png is not None and args.png.suffix != ".png":
+        parser.error(f"--png {args.png}: the plot is written as PNG, to a name ending in .png")
     curves = [from_run(Path(s)) if Path(s).is_dir() else from_card(s) for s in args.sources]
     for curve in curves:
         hours, mae = curve["valid"][-1]

@@ -138,13 +138,12 @@ def _learning_curve(path: Path, offset: float = 0.0) -> dict[str, float]:
 def published_errors(card: dict) -> dict:
     """``{"published_rmd17": ...}``: other potentials' published errors on the card's rMD17
     molecule (read from its test file's name), beside its own; empty for other data."""
-    from published_rmd17 import SOURCE, published
+    from published_rmd17 import SOURCE, molecule_in, published
 
-    name = card["data"]["test_file"]["path"]  # rmd17_<molecule>_test_01.npz
-    parts = name.split("_")
-    errors = published(parts[1]) if name.startswith("rmd17_") and len(parts) > 2 else {}
-    if not errors:
+    molecule = molecule_in(card["data"]["test_file"]["path"])
+    if molecule is None:
         return {}
+    errors = published(molecule)
     models = {m: {"energy_mae_meV": e, "forces_mae_meV_per_A": f} for m, (e, f) in errors.items()}
     return {"published_rmd17": {"source": SOURCE, "models": models}}
 

@@ -99,6 +99,12 @@ _KCAL: dict[str, dict[str, tuple[float, float]]] = {
 MOLECULES = tuple(_KCAL)
 
 
+def molecule_in(name: str) -> str | None:
+    """The rMD17 molecule a file or folder name names (``rmd17_aspirin_test_01.npz``,
+    ``rmd17-accurate_uracil_8h``), or None."""
+    return next((part for part in name.split("_") if part in _KCAL), None)
+
+
 def published(molecule: str) -> dict[str, tuple[float, float]]:
     """``model -> (energy MAE meV, force MAE meV/Å)`` for one rMD17 molecule (the name of its
     files, e.g. ``"salicylic"``); empty for a molecule outside rMD17."""

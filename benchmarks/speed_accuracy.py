@@ -181,6 +181,8 @@ def main() -> None:
         args.png = args.png or quick.folder(args.out) / "speed_accuracy.png"
     elif args.timings is None:
         parser.error("the following arguments are required: timings")
+    if args.png is not None and args.png.suffix != ".png":
+        parser.error(f"--png {args.png}: the plot is written as PNG, to a name ending in .png")
     rows = table(timings(args.timings))
     print(markdown(rows))
     if args.png:

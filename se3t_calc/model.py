@@ -44,7 +44,6 @@ class SE3TModel(torch.nn.Module):
         self.metadata: dict = {}  # free-form data read from a model file
         hidden = o3.Irreps(config.hidden_irreps).sort().irreps.simplify()
         num_scalars = sum(mul for mul, ir in hidden if ir.l == 0)
-        irreps_sh = o3.Irreps.spherical_harmonics(config.lmax)
         self.sh = SphericalHarmonics(config.lmax)
         # rotations of the edge frames, for every degree of the features
         self.frames = EdgeFrames(hidden.lmax) if config.convolution == "so2" else None
@@ -65,7 +64,7 @@ class SE3TModel(torch.nn.Module):
             layer = EquivariantAttention(
                 irreps,
                 scalars if last and not with_product else hidden,
-                irreps_sh,
+                self.sh.irreps_out,
                 head_invariants=heads,
                 head_channels=config.head_channels,
                 num_basis=config.num_basis,
