@@ -6,7 +6,8 @@
 
 ``<name>.pt`` is the run's ``best.pt`` as written by ``se3t train`` (in the current model
 format); ``<name>.json``
-holds the test errors, settings, parameter count, training time and hardware, the data
+holds the test errors, settings, parameter count, training time (to the best epoch and
+in all, ``wall_time_min``) and hardware, the data
 files with their SHA-256, the commit, the recipe, validation force MAE against training
 time, and (with ``--stability``) the output of ``benchmarks/stability.py``; for an rMD17 molecule
 also the published errors of other potentials on it (``published_rmd17.py``). A run started
@@ -47,7 +48,7 @@ def card_from_run(run: Path, recipe: str, commit: str | None, hardware: str | No
     train_config = training["train_config"]
     before = _warm_start(train_config.get("init_from"))
     earlier = before.get("valid_forces_mae_vs_minutes", {})
-    curve = _learning_curve(run / "metrics.jsonl", max((float(m) for m in earlier), default=0.0))
+    curve = {**earlier, **_learning_curve(run / "metrics.jsonl", max(map(float, earlier), default=0.0))}
     card = {
         "species": data["metadata"]["species"],
         "parameters": sum(p.numel() for p in model_from_dict(data).parameters()),
@@ -59,10 +60,11 @@ def card_from_run(run: Path, recipe: str, commit: str | None, hardware: str | No
             "commit": commit or training.get("commit"),
             "best_epoch": training["epoch"],
             "elapsed_at_best_min": round(training["elapsed_s"] / 60, 1),
+            "wall_time_min": max(map(float, curve)),  # all of its training, warm starts included
             "hardware": hardware or training["hardware"],
             "versions": data["versions"],
             "train_config": train_config,
-            "valid_forces_mae_vs_minutes": {**earlier, **curve},
+            "valid_forces_mae_vs_minutes": curve,
         },
         "data": {key: _file_record(train_config[key]) for key in ("train_file", "test_file")},
     }

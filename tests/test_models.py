@@ -57,8 +57,11 @@ def test_shipped_model_file_and_card(name):
     assert card["test_metrics"]["structures"] == _test_set(name)[2]
     model = SE3TCalculator(name, device="cpu").model
     assert card["parameters"] == sum(p.numel() for p in model.parameters())
-    for key in ("recipe", "commit", "hardware", "elapsed_at_best_min", "valid_forces_mae_vs_minutes"):
+    for key in ("recipe", "commit", "hardware", "elapsed_at_best_min", "wall_time_min"):
         assert card["training"][key], key
+    training = card["training"]
+    assert training["wall_time_min"] == max(map(float, training["valid_forces_mae_vs_minutes"]))
+    assert training["wall_time_min"] >= training["elapsed_at_best_min"]
     assert {"train_file", "test_file"} <= set(card["data"])
 
 
