@@ -98,7 +98,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("sources", nargs="*", help="shipped model names or run folders")
-    parser.add_argument("--png", type=Path, help="write the plot here")
+    parser.add_argument("--png", type=quick.png_path, help="write the plot here (.png)")
     quick.add_options(parser)
     args = parser.parse_args()
     if args.quick:
@@ -106,8 +106,6 @@ def main() -> None:
         args.png = args.png or quick.folder(args.out) / "learning_curves.png"
     elif not args.sources:
         parser.error("name at least one shipped model or run folder")
-    if args.png is not None and args.png.suffix != ".png":
-        parser.error(f"--png {args.png}: the plot is written as PNG, to a name ending in .png")
     curves = [from_run(Path(s)) if Path(s).is_dir() else from_card(s) for s in args.sources]
     for curve in curves:
         hours, mae = curve["valid"][-1]

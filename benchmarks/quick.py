@@ -42,6 +42,14 @@ def add_options(parser: argparse.ArgumentParser, *, out: bool = True) -> None:
         )
 
 
+def png_path(text: str) -> Path:
+    """``--png`` argument type: a name ending in ``.png`` (the plot is written as PNG, so any
+    other name, a benchmark's own JSON input say, is refused rather than overwritten)."""
+    if Path(text).suffix != ".png":
+        raise argparse.ArgumentTypeError(f"{text}: the plot is written as PNG, to a name ending in .png")
+    return Path(text)
+
+
 def folder(path: Path | None) -> Path:
     """``path`` (created if needed), or a new temporary folder when it is None."""
     if path is None:

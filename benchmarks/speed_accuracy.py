@@ -173,7 +173,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("timings", type=Path, nargs="?", help="bench_peers.py --json output")
-    parser.add_argument("--png", type=Path, help="write the plot here")
+    parser.add_argument("--png", type=quick.png_path, help="write the plot here (.png)")
     quick.add_options(parser)
     args = parser.parse_args()
     if args.quick:
@@ -181,8 +181,6 @@ def main() -> None:
         args.png = args.png or quick.folder(args.out) / "speed_accuracy.png"
     elif args.timings is None:
         parser.error("the following arguments are required: timings")
-    if args.png is not None and args.png.suffix != ".png":
-        parser.error(f"--png {args.png}: the plot is written as PNG, to a name ending in .png")
     rows = table(timings(args.timings))
     print(markdown(rows))
     if args.png:

@@ -74,3 +74,19 @@ def test_a_benchmark_runs_in_quick_mode(script, tmp_path):
     assert done.returncode == 0, (
         f"benchmarks/{script} --quick exited {done.returncode}:\n{done.stderr[-3000:]}"
     )
+
+
+@pytest.mark.parametrize("script", ["learning_curves.py", "speed_accuracy.py"])
+def test_plotting_benchmarks_refuse_a_png_name_that_is_not_png(script, tmp_path):
+    """``--png`` pointed at a JSON file (a timings input, say) is refused, the file untouched."""
+    target = tmp_path / "timings.json"
+    target.write_text("{}")
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), "--quick", "--png", str(target)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert result.returncode == 2
+    assert "ending in .png" in result.stderr
+    assert target.read_text() == "{}"
