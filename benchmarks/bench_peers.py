@@ -7,6 +7,9 @@ other, then asked in turn for ``calls / rounds`` timed units, round after round
 (A B C A B C ...), so that a change in machine load reaches all of them alike.
 Idle workers block on input and use no CPU. Printed: median ms per unit, its
 ratio to MACE, and the first call (compilation, caches) in ms, as a markdown table.
+``--allocator retain`` has every worker, ours and the peers', keep freed memory for reuse
+(:func:`se3t_calc.retain_freed_memory`, as the ``se3t`` command does) instead of glibc's
+default of mapping large blocks fresh for every call.
 
 Usage::
 
@@ -44,6 +47,7 @@ MODELS = {
     "se3t-accurate": None,
     "se3t-accurate-compiled": None,
     "se3t-accurate-ethanol": None,
+    "se3t-accurate-malonaldehyde": None,
     "mace": "mace",
     "nequip": "nequip",
     "torchmd-et": "torchmd",
@@ -54,11 +58,12 @@ MODELS = {
 class Worker:
     """A worker process holding one calculator on one structure."""
 
-    def __init__(self, python: str, model: str, system: str, dtype: str, threads: int, mode: str):
+    def __init__(self, python: str, model: str, config: tuple[str, str, int, str], allocator: str):
         self.model = model
+        mode, system, threads, dtype = config
         env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
         cmd = [python, str(HERE / "peers" / "worker.py"), "--model", model, "--system", system]
-        cmd += ["--dtype", dtype, "--threads", str(threads), "--mode", mode]
+        cmd += ["--dtype", dtype, "--threads", str(threads), "--mode", mode, "--allocator", allocator]
         self.log = tempfile.NamedTemporaryFile("w+", prefix=f"{model}-", suffix=".log")
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True, env=env, cwd=ROOT
@@ -118,12 +123,13 @@ def quick_settings(args: argparse.Namespace) -> None:
             print(f"skipped: {model}: {python} not found (bash benchmarks/peers/setup.sh makes it)")
 
 
-def measure(args: argparse.Namespace, mode: str, system: str, threads: int, dtype: str) -> list[tuple]:
-    """Rows (model, median ms, first ms, units, parameters or failure) for one configuration."""
+def measure(args: argparse.Namespace, config: tuple[str, str, int, str]) -> list[tuple]:
+    """Rows (model, median ms, first ms, units, parameters or failure) for one configuration
+    ``(mode, system, threads, dtype)``."""
     workers, rows = [], []
     for model in args.models:
         try:
-            workers.append(Worker(python_for(model, args.peers_dir), model, system, dtype, threads, mode))
+            workers.append(Worker(python_for(model, args.peers_dir), model, config, args.allocator))
         except (RuntimeError, OSError) as err:
             rows.append((model, None, None, 0, str(err)[:120]))
     try:
@@ -161,6 +167,12 @@ def main() -> None:
     default_peers = os.environ.get("SE3T_PEERS_DIR", ROOT / "runs" / "peers")
     parser.add_argument("--peers-dir", type=Path, default=Path(default_peers))
     parser.add_argument("--json", type=Path, help="also write the rows here (for speed_accuracy.py)")
+    parser.add_argument(
+        "--allocator",
+        default="default",
+        choices=["default", "retain"],
+        help="retain: every worker keeps freed memory (se3t_calc.retain_freed_memory), peers too",
+    )
     quick.add_options(parser, out=False)
     args = parser.parse_args()
     skip = (
@@ -170,6 +182,7 @@ def main() -> None:
         "se3t-accurate",
         "se3t-accurate-compiled",
         "se3t-accurate-ethanol",
+        "se3t-accurate-malonaldehyde",
     )
     if args.quick:
         quick_settings(args)
@@ -179,11 +192,12 @@ def main() -> None:
     configs = itertools.product(args.modes, args.systems, args.threads, args.dtypes)
     records = []
     for mode, system, threads, dtype in configs:
-        rows = measure(args, mode, system, threads, dtype)
+        rows = measure(args, (mode, system, threads, dtype))
         mace = next((ms for model, ms, *_ in rows if model == "mace" and ms), None)
         for model, ms, first, count, note in rows:
             head = f"| {mode} | {system} | {threads} | {dtype} | {model} |"
-            records.append(dict(mode=mode, system=system, threads=threads, dtype=dtype, model=model, ms=ms))
+            config = dict(mode=mode, system=system, threads=threads, dtype=dtype, allocator=args.allocator)
+            records.append(dict(config, model=model, ms=ms))
             if ms is None:
                 print(f"{head} failed: {note} | | | | |")
                 continue

@@ -8,7 +8,7 @@ row). Speed is the aspirin energy+forces call in ms from one interleaved run of
 Usage::
 
     python benchmarks/bench_peers.py --systems aspirin --threads 1 2 --dtypes float32 \\
-        --models se3t se3t-fast se3t-accurate se3t-accurate-ethanol \\
+        --models se3t se3t-fast se3t-accurate se3t-accurate-ethanol se3t-accurate-malonaldehyde \\
         mace nequip torchmd-et tensornet --calls 80 --rounds 16 --json runs/peers_aspirin.json
     python benchmarks/speed_accuracy.py runs/peers_aspirin.json \\
         --png benchmarks/figures/speed_accuracy.png
@@ -33,7 +33,7 @@ from published_rmd17 import SOURCE, published
 from se3t_calc.pretrained import available_models, model_card
 from se3t_calc.train.plots import save_figure
 
-MOLECULES = ("ethanol", "aspirin")
+MOLECULES = ("ethanol", "malonaldehyde", "aspirin")
 KEPT = Path(__file__).parent / "figures" / "peers_aspirin.json"  # the medians quoted in the docs
 
 # bench_peers model -> the shipped model per molecule it times (ours; the accurate models of
@@ -44,6 +44,7 @@ OURS = {
     "se3t-fast": {molecule: f"rmd17-{molecule}-fast" for molecule in MOLECULES},
     "se3t-accurate": {"aspirin": "rmd17-aspirin-accurate"},
     "se3t-accurate-ethanol": {"ethanol": "rmd17-ethanol-accurate"},
+    "se3t-accurate-malonaldehyde": {"malonaldehyde": "rmd17-malonaldehyde-accurate"},
 }
 PUBLISHED = {
     peer: ({m: published(m)[name][1] for m in MOLECULES}, SOURCE)
@@ -59,6 +60,7 @@ LABELS = {
     "se3t-fast": "se3t fast",
     "se3t-accurate": "se3t accurate (aspirin)",
     "se3t-accurate-ethanol": "se3t accurate (ethanol)",
+    "se3t-accurate-malonaldehyde": "se3t accurate (malonaldehyde)",
     "mace": "MACE",
     "nequip": "NequIP",
     "torchmd-et": "TorchMD-Net ET",
@@ -77,7 +79,7 @@ def force_mae(model: str) -> tuple[dict[str, float | None], str]:
         else None
         for molecule in MOLECULES
     }
-    if len(names) == len(MOLECULES):  # one model per molecule, the same settings
+    if len(names) > 1:  # one model per molecule, the same settings
         card = names["aspirin"].replace("aspirin", "<molecule>")
     else:
         (card,) = names.values()
@@ -95,13 +97,13 @@ def timings(path: Path) -> dict[tuple[str, int], float]:
 
 
 def table(ms: dict[tuple[str, int], float]) -> list[tuple]:
-    """Rows (label, ms at 1 thread, ms at 2 threads, ethanol MAE, aspirin MAE, source)."""
+    """Rows (label, ms at 1 thread, ms at 2 threads, force MAE per molecule of MOLECULES..., source)."""
     rows = []
     for model, label in LABELS.items():
         if not any(key[0] == model for key in ms):
             continue
         maes, source = force_mae(model)
-        rows.append((label, ms.get((model, 1)), ms.get((model, 2)), maes["ethanol"], maes["aspirin"], source))
+        rows.append((label, ms.get((model, 1)), ms.get((model, 2)), *(maes[m] for m in MOLECULES), source))
     return rows
 
 
@@ -109,18 +111,12 @@ def markdown(rows: list[tuple]) -> str:
     def cell(value, fmt):
         return "--" if value is None else format(value, fmt)
 
-    header = [
-        "model",
-        "aspirin ms, 1 thread",
-        "2 threads",
-        "ethanol F MAE (meV/Å)",
-        "aspirin F MAE (meV/Å)",
-        "accuracy from",
-    ]
-    lines = ["| " + " | ".join(header) + " |", "| --- | ---: | ---: | ---: | ---: | --- |"]
-    for label, ms1, ms2, eth, asp, source in rows:
-        values = [cell(ms1, ".1f"), cell(ms2, ".1f"), cell(eth, ".1f"), cell(asp, ".1f")]
-        lines.append(f"| {label} | " + " | ".join(values) + f" | {source} |")
+    header = ["model", "aspirin ms, 1 thread", "2 threads"]
+    header += [f"{molecule} F MAE (meV/Å)" for molecule in MOLECULES] + ["accuracy from"]
+    lines = ["| " + " | ".join(header) + " |", "| --- |" + " ---: |" * (len(header) - 2) + " --- |"]
+    for label, *values, source in rows:
+        cells = [cell(value, ".1f") for value in values]
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {source} |")
     return "\n".join(lines)
 
 
@@ -140,9 +136,9 @@ def plot(rows: list[tuple], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.8), sharex=True)
+    fig, axes = plt.subplots(1, len(MOLECULES), figsize=(4.5 * len(MOLECULES), 3.8), sharex=True)
     ticks = _log_ticks([row[1] for row in rows if row[1] is not None])  # shared x axis
-    for ax, column, molecule in zip(axes, (3, 4), MOLECULES, strict=True):
+    for column, (ax, molecule) in enumerate(zip(axes, MOLECULES, strict=True), start=3):
         plotted = [row for row in rows if row[1] is not None and row[column] is not None]
         for i, row in enumerate(plotted):
             label, ms1, mae = row[0].split(" (")[0], row[1], row[column]  # the panel names the molecule

@@ -42,20 +42,19 @@ from ase.md.verlet import VelocityVerlet
 SEED = 0
 
 
-def _benchmark_systems() -> dict:
-    """``SYSTEMS`` of ``benchmarks/systems.py``, loaded by its path: this file runs as
+def _by_path(relative: str):
+    """A module of this checkout loaded by its path: this file runs as
     ``python benchmarks/peers/worker.py`` in the peers' environments, whose ``sys.path``
-    holds ``benchmarks/peers`` but not ``benchmarks``."""
-    spec = importlib.util.spec_from_file_location(
-        "systems", Path(__file__).resolve().parents[1] / "systems.py"
-    )
+    holds ``benchmarks/peers`` but neither ``benchmarks`` nor ``se3t_calc``."""
+    path = Path(__file__).resolve().parents[2] / relative
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.SYSTEMS
+    return module
 
 
-SYSTEMS = _benchmark_systems()
+SYSTEMS = _by_path("benchmarks/systems.py").SYSTEMS
 
 
 def se3t(
@@ -209,6 +208,8 @@ ADAPTERS = {
     "se3t-accurate-compiled": functools.partial(se3t, model="rmd17-aspirin-accurate", compile=True),
     # the accurate ethanol model has other settings than the aspirin one: its cost on aspirin
     "se3t-accurate-ethanol": functools.partial(se3t, model="rmd17-ethanol-accurate"),
+    # the same settings as the ethanol one, with the isolated-atom limit and ZBL
+    "se3t-accurate-malonaldehyde": functools.partial(se3t, model="rmd17-malonaldehyde-accurate"),
     "mace": mace,
     "nequip": nequip,
     "torchmd-et": torchmd_et,
@@ -257,6 +258,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--mode", default="call", choices=["call", "md"])
     parser.add_argument(
+        "--allocator", default="default", choices=["default", "retain"], help="retain: keep freed memory"
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="run alone: one request of 2 units, no stdin (a check, for CI)"
     )
     args = parser.parse_args()
@@ -271,6 +275,8 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     reply = protocol_stream()
     args = parse_args()
+    if args.allocator == "retain" and not _by_path("se3t_calc/allocator.py").retain_freed_memory():
+        sys.exit("--allocator retain: glibc's mallopt is not available here")
     torch.set_num_threads(args.threads)
     atoms = SYSTEMS[args.system]()
     species = sorted(set(atoms.get_chemical_symbols()))
