@@ -98,6 +98,9 @@ for name, model in {
     # keys and values by the edge-frame (SO(2)) convolution, with two and three layers
     "so2": {"convolution": "so2"},
     "layers3-so2": {"num_layers": 3, "convolution": "so2"},
+    # radial MLPs of two hidden layers; a third stacked product
+    "radial2": {"radial_layers": 2},
+    "product-depth3": {"product_depth": 3},
 }.items():
     VARIANTS[f"{BEST}+{name}"] = _on_top(VARIANTS[BEST], (model, {}))
 VARIANTS.update(COMBINED)

@@ -49,9 +49,14 @@ class ModelConfig:
         Basis of the distance ``r``: smooth bumps spanning ``[0, r_cut]``, or
         Bessel functions ``sin(n pi r / r_cut) / r`` with a polynomial envelope.
     radial_hidden : int
-        Width of the hidden layer of the radial MLPs.
+        Width of the hidden layers of the radial MLPs.
+    radial_layers : int
+        Hidden layers of the radial MLPs.
     readout_hidden : int
         Width of the hidden layer of the per-atom energy readout.
+    readout_every_layer : bool
+        The readout sees the scalars of every layer's output side by side (as MACE sums
+        a readout of each layer), not only the last layer's.
     sqrt_alpha : bool
         Weight values by ``sqrt(alpha)`` (True) or by ``alpha`` (False).
     gate : bool
@@ -105,7 +110,9 @@ class ModelConfig:
     num_basis: int = 8
     radial_basis: str = "bump"
     radial_hidden: int = 32
+    radial_layers: int = 1
     readout_hidden: int = 32
+    readout_every_layer: bool = False
     sqrt_alpha: bool = True
     gate: bool = True
     product_channels: int = 0
@@ -192,6 +199,7 @@ def _validate(cfg: ModelConfig) -> None:
         "head_channels",
         "num_layers",
         "radial_hidden",
+        "radial_layers",
         "readout_hidden",
         "product_depth",
     ):

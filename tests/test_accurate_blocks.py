@@ -30,6 +30,8 @@ VARIANTS = {
     "two stacked products": dict(product_channels=2, product_depth=2),
     "MLP attention": dict(attention_hidden=4),
     "MLP attention, mixed heads, product": dict(attention_hidden=3, product_channels=2, num_heads=4),
+    "radial MLPs of two hidden layers": dict(radial_layers=2),
+    "readout of every layer, product": dict(readout_every_layer=True, product_channels=2),
 }
 
 
@@ -149,3 +151,12 @@ def test_continuous_across_the_cutoff(name):
     forces = np.array([f[2, 0] for _, f in results])
     assert energy.max() - energy.min() > 1e-4
     check_energy_is_work_of_force(xs, energy, forces, rtol=1e-3, atol=1e-6)
+
+
+def test_radial_layers_set_the_depth_of_the_radial_mlps():
+    for depth in (1, 3):
+        model = SE3TModel(ModelConfig(species=["H", "C"], radial_layers=depth, radial_hidden=7))
+        for layer in model.layers:
+            for mlp in layer.radial:
+                widths = [mlp.hs[0], *mlp.hs[1:-1]]
+                assert widths == [model.config.num_basis, *[7] * depth]

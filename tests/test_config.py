@@ -15,6 +15,7 @@ from se3t_calc import ModelConfig
         ("hidden_irreps", "8x0e+4x1e"),
         ("hidden_irreps", "not irreps"),
         ("num_heads", 0),
+        ("radial_layers", 0),
         ("invariant", "sqrt"),
         ("lmax", 9),
         ("product_last", True),  # without product_channels

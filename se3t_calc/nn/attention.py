@@ -40,6 +40,8 @@ class EquivariantAttention(torch.nn.Module):
         Channels per irrep and head in queries, keys and values.
     num_basis, radial_hidden : int
         Input and hidden widths of the radial MLPs.
+    radial_layers : int
+        Hidden layers of the radial MLPs.
     sqrt_alpha : bool
         Weight values by ``sqrt(alpha)`` rather than ``alpha``.
     gate : bool
@@ -71,6 +73,7 @@ class EquivariantAttention(torch.nn.Module):
         gate: bool,
         attention_hidden: int = 0,
         convolution: str = "tensor_product",
+        radial_layers: int = 1,
     ):
         super().__init__()
         self.num_heads = len(head_invariants)
@@ -117,7 +120,8 @@ class EquivariantAttention(torch.nn.Module):
         per_channel = self.tp.num_paths + len(key_paths)
         self.radial = torch.nn.ModuleList(
             e3nn_nn.FullyConnectedNet(
-                [num_basis, radial_hidden, per_channel * n * head_channels], torch.nn.functional.silu
+                [num_basis, *[radial_hidden] * radial_layers, per_channel * n * head_channels],
+                torch.nn.functional.silu,
             )
             for _, n in self.groups
         )
