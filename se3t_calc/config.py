@@ -54,9 +54,6 @@ class ModelConfig:
         Hidden layers of the radial MLPs.
     readout_hidden : int
         Width of the hidden layer of the per-atom energy readout.
-    readout_every_layer : bool
-        The readout sees the scalars of every layer's output side by side (as MACE sums
-        a readout of each layer), not only the last layer's.
     sqrt_alpha : bool
         Weight values by ``sqrt(alpha)`` (True) or by ``alpha`` (False).
     gate : bool
@@ -112,7 +109,6 @@ class ModelConfig:
     radial_hidden: int = 32
     radial_layers: int = 1
     readout_hidden: int = 32
-    readout_every_layer: bool = False
     sqrt_alpha: bool = True
     gate: bool = True
     product_channels: int = 0

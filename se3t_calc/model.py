@@ -83,9 +83,7 @@ class SE3TModel(torch.nn.Module):
                 products.append(torch.nn.Identity())
         self.layers = torch.nn.ModuleList(layers)
         self.products = torch.nn.ModuleList(products)
-        self.num_scalars = num_scalars
-        read = num_scalars * (config.num_layers if config.readout_every_layer else 1)
-        self.readout = EnergyReadout(read, config.readout_hidden, len(config.species))
+        self.readout = EnergyReadout(num_scalars, config.readout_hidden, len(config.species))
         self.repulsion = ZBLRepulsion(config.species) if config.zbl else None
         self.register_buffer("free_species", torch.arange(len(config.species)), persistent=False)
         numbers = torch.tensor([atomic_numbers[s] for s in config.species])
@@ -122,12 +120,8 @@ class SE3TModel(torch.nn.Module):
         x = self.embedding(species, pos.dtype)
         if self.config.isolated_atom_limit:  # one free atom per species, after the graph's atoms
             x = torch.cat([x, self.embedding(self.free_species, pos.dtype)])
-        scalars = []  # of every layer, for readout_every_layer
         for layer, product in zip(self.layers, self.products, strict=True):
             x = product(layer(x, geometry, basis, log_env, edge_index))
-            scalars.append(x[:, : self.num_scalars])
-        if self.config.readout_every_layer:
-            x = torch.cat(scalars, dim=1)
         if self.config.isolated_atom_limit:
             coordination = _index_add(log_env.exp(), edge_index[0], num_atoms)
             node_energy = self.readout(x[:num_atoms], species, x[num_atoms:], coordination)

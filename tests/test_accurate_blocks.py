@@ -31,7 +31,6 @@ VARIANTS = {
     "MLP attention": dict(attention_hidden=4),
     "MLP attention, mixed heads, product": dict(attention_hidden=3, product_channels=2, num_heads=4),
     "radial MLPs of two hidden layers": dict(radial_layers=2),
-    "readout of every layer, product": dict(readout_every_layer=True, product_channels=2),
 }
 
 

@@ -28,7 +28,7 @@ VARIANTS = [
     {"invariant": "r", "radial_basis": "bessel"},
     {"invariant": "inverse", "product_channels": 4, "product_last": True, "attention_hidden": 8},
     {"convolution": "so2", "num_layers": 3, "product_channels": 2},
-    {"readout_every_layer": True, "radial_layers": 2, "product_channels": 2},
+    {"radial_layers": 2, "product_channels": 2},
 ]
 
 
