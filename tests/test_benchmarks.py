@@ -5,6 +5,7 @@ structures and steps (``benchmarks/quick.py``); the slow tests run every one fro
 repository root, their files (and temporary folders) in pytest's ``tmp_path``.
 """
 
+import json
 import os
 import re
 import subprocess
@@ -90,3 +91,20 @@ def test_plotting_benchmarks_refuse_a_png_name_that_is_not_png(script, tmp_path)
     assert result.returncode == 2
     assert "ending in .png" in result.stderr
     assert target.read_text() == "{}"
+
+
+@pytest.mark.slow
+def test_peer_worker_keeps_freed_memory_when_asked():
+    """``--allocator retain`` (every worker of ``bench_peers.py --allocator retain``) applies the
+    glibc settings before the model is built and still answers the protocol."""
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "peers" / "worker.py"), "--quick", "--allocator", "retain"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    ready, timed = (json.loads(line) for line in result.stdout.splitlines())
+    assert ready["ready"] and len(timed["ms"]) == 2
