@@ -175,18 +175,10 @@ def main() -> None:
     )
     quick.add_options(parser, out=False)
     args = parser.parse_args()
-    skip = (
-        "se3t-skin",
-        "se3t-paper-size",
-        "se3t-fast",
-        "se3t-accurate",
-        "se3t-accurate-compiled",
-        "se3t-accurate-ethanol",
-        "se3t-accurate-malonaldehyde",
-    )
     if args.quick:
         quick_settings(args)
-    args.models = args.models or [m for m in MODELS if m not in skip]
+    # by default se3t eager and compiled and the peers; the shipped models and other variants when named
+    args.models = args.models or [m for m in MODELS if not m.startswith("se3t-") or m == "se3t-compiled"]
     print("| mode | system | threads | dtype | model | ms per unit | vs MACE | first ms | units | params |")
     print("| --- | --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |")
     configs = itertools.product(args.modes, args.systems, args.threads, args.dtypes)
