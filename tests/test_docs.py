@@ -112,3 +112,34 @@ def test_model_tables_quote_the_cards(page):
                 assert abs(size - per_file) <= 0.5 * 10 ** -_decimals(match.group(2)) * size / float(
                     match.group(2)
                 ), f"{page}: {name} file {cell}, card {per_file:.0f} bytes"
+
+
+PER_CALL = re.compile(r"^(\d+\.\d+)x$")  # a ratio to the default model; "2.9x one member" is not one
+
+
+def _timed_as(name: str) -> str:
+    """The ``bench_peers.py`` model that times a shipped rMD17 model (see benchmarks/speed_accuracy.py)."""
+    molecule, kind = re.fullmatch(r"rmd17-([a-z]+)(?:-(fast|accurate))?", name).groups()
+    if kind == "accurate":
+        return "se3t-accurate" if molecule == "aspirin" else f"se3t-accurate-{molecule}"
+    return "se3t-fast" if kind == "fast" else "se3t"
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/trained-models.md"])
+def test_per_call_ratios_quote_the_kept_timings(page):
+    """Every per-call ratio to the default model in a models table is the ratio of the
+    1-thread medians in benchmarks/figures/peers_aspirin.json, rounded as printed."""
+    import json
+
+    rows = json.loads((ROOT / "benchmarks" / "figures" / "peers_aspirin.json").read_text())
+    ms = {r["model"]: r["ms"] for r in rows if r["threads"] == 1 and r["mode"] == "call"}
+    quoted = 0
+    for name, cells in _model_rows(ROOT / page):
+        for cell in cells:
+            if match := PER_CALL.match(cell):
+                ratio = ms[_timed_as(name)] / ms["se3t"]
+                assert abs(float(match.group(1)) - ratio) <= 0.5 * 10 ** -_decimals(match.group(1)) + 1e-9, (
+                    f"{page}: {name} per call {cell}, the kept timings give {ratio:.3f}x"
+                )
+                quoted += 1
+    assert quoted >= 5, f"{page}: {quoted} per-call ratios found"
