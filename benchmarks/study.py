@@ -101,6 +101,7 @@ for name, model in {
     # radial MLPs of two hidden layers; a third stacked product
     "radial2": {"radial_layers": 2},
     "product-depth3": {"product_depth": 3},
+    "product-depth3+radial2": {"product_depth": 3, "radial_layers": 2},
 }.items():
     VARIANTS[f"{BEST}+{name}"] = _on_top(VARIANTS[BEST], (model, {}))
 VARIANTS.update(COMBINED)
