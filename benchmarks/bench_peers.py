@@ -48,6 +48,7 @@ MODELS = {
     "se3t-accurate-compiled": None,
     "se3t-accurate-ethanol": None,
     "se3t-accurate-malonaldehyde": None,
+    "se3t-accurate-uracil": None,
     "mace": "mace",
     "nequip": "nequip",
     "torchmd-et": "torchmd",

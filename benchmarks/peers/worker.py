@@ -210,6 +210,7 @@ ADAPTERS = {
     "se3t-accurate-ethanol": functools.partial(se3t, model="rmd17-ethanol-accurate"),
     # the same settings as the ethanol one, with the isolated-atom limit and ZBL
     "se3t-accurate-malonaldehyde": functools.partial(se3t, model="rmd17-malonaldehyde-accurate"),
+    "se3t-accurate-uracil": functools.partial(se3t, model="rmd17-uracil-accurate"),
     "mace": mace,
     "nequip": nequip,
     "torchmd-et": torchmd_et,
