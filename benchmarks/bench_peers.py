@@ -34,21 +34,17 @@ import tempfile
 from pathlib import Path
 
 import quick
+from peers.shipped import SHIPPED
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 # model name -> (virtual environment under --peers-dir, or None for this interpreter)
 MODELS = {
-    "se3t": None,
+    **dict.fromkeys(SHIPPED),
     "se3t-compiled": None,
     "se3t-skin": None,
     "se3t-paper-size": None,
-    "se3t-fast": None,
-    "se3t-accurate": None,
     "se3t-accurate-compiled": None,
-    "se3t-accurate-ethanol": None,
-    "se3t-accurate-malonaldehyde": None,
-    "se3t-accurate-uracil": None,
     "mace": "mace",
     "nequip": "nequip",
     "torchmd-et": "torchmd",

@@ -29,6 +29,7 @@ import math
 from pathlib import Path
 
 import quick
+from peers.shipped import PER_MOLECULE, SHIPPED
 from published_rmd17 import SOURCE, published
 
 from se3t_calc.pretrained import available_models, model_card
@@ -37,16 +38,13 @@ from se3t_calc.train.plots import save_figure
 MOLECULES = ("ethanol", "malonaldehyde", "uracil", "aspirin")
 KEPT = Path(__file__).parent / "figures" / "peers_aspirin.json"  # the medians quoted in the docs
 
-# bench_peers model -> the shipped model per molecule it times (ours; the accurate models of
-# the two molecules have different settings, so each is timed as itself), or published
+# bench_peers model -> the shipped model it stands for, per molecule (ours), or published
 # force MAE, meV/Å (peers)
 OURS = {
-    "se3t": {molecule: f"rmd17-{molecule}" for molecule in MOLECULES},
-    "se3t-fast": {molecule: f"rmd17-{molecule}-fast" for molecule in MOLECULES},
-    "se3t-accurate": {"aspirin": "rmd17-aspirin-accurate"},
-    "se3t-accurate-ethanol": {"ethanol": "rmd17-ethanol-accurate"},
-    "se3t-accurate-malonaldehyde": {"malonaldehyde": "rmd17-malonaldehyde-accurate"},
-    "se3t-accurate-uracil": {"uracil": "rmd17-uracil-accurate"},
+    model: {molecule: name.replace("aspirin", molecule) for molecule in MOLECULES}
+    if model in PER_MOLECULE
+    else {name.split("-")[1]: name}
+    for model, name in SHIPPED.items()
 }
 PUBLISHED = {
     peer: ({m: published(m)[name][1] for m in MOLECULES}, SOURCE)
@@ -60,10 +58,7 @@ PUBLISHED["torchmd-et"] = (
 LABELS = {
     "se3t": "se3t default",
     "se3t-fast": "se3t fast",
-    "se3t-accurate": "se3t accurate (aspirin)",
-    "se3t-accurate-ethanol": "se3t accurate (ethanol)",
-    "se3t-accurate-malonaldehyde": "se3t accurate (malonaldehyde)",
-    "se3t-accurate-uracil": "se3t accurate (uracil)",
+    **{model: f"se3t accurate ({next(iter(names))})" for model, names in OURS.items() if len(names) == 1},
     "mace": "MACE",
     "nequip": "NequIP",
     "torchmd-et": "TorchMD-Net ET",

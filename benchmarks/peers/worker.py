@@ -38,6 +38,7 @@ from ase.calculators.calculator import Calculator, all_changes
 from ase.data import atomic_numbers
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 from ase.md.verlet import VelocityVerlet
+from shipped import SHIPPED
 
 SEED = 0
 
@@ -199,18 +200,11 @@ def tensornet(dtype: str, species: list[str]) -> tuple[Calculator, torch.nn.Modu
 
 
 ADAPTERS = {
-    "se3t": se3t,
+    **{model: functools.partial(se3t, model=name) for model, name in SHIPPED.items()},
     "se3t-compiled": functools.partial(se3t, compile=True),  # torch.compile, dynamic shapes
     "se3t-skin": functools.partial(se3t, skin=0.5),  # 0.5 Å Verlet skin, for --mode md
     "se3t-paper-size": se3t_paper_size,
-    "se3t-fast": functools.partial(se3t, model="rmd17-aspirin-fast"),
-    "se3t-accurate": functools.partial(se3t, model="rmd17-aspirin-accurate"),
     "se3t-accurate-compiled": functools.partial(se3t, model="rmd17-aspirin-accurate", compile=True),
-    # the accurate ethanol model has other settings than the aspirin one: its cost on aspirin
-    "se3t-accurate-ethanol": functools.partial(se3t, model="rmd17-ethanol-accurate"),
-    # the same settings as the ethanol one, with the isolated-atom limit and ZBL
-    "se3t-accurate-malonaldehyde": functools.partial(se3t, model="rmd17-malonaldehyde-accurate"),
-    "se3t-accurate-uracil": functools.partial(se3t, model="rmd17-uracil-accurate"),
     "mace": mace,
     "nequip": nequip,
     "torchmd-et": torchmd_et,
