@@ -118,12 +118,15 @@ def test_model_tables_quote_the_cards(page):
 PER_CALL = re.compile(r"^(\d+\.\d+)x$")  # a ratio to the default model; "2.9x one member" is not one
 
 
-def _timed_as(name: str) -> str:
-    """The ``bench_peers.py`` model that times a shipped rMD17 model (benchmarks/peers/shipped.py)."""
+def _load_shipped():
+    """benchmarks/peers/shipped.py: which ``bench_peers.py`` model times each shipped rMD17 model."""
     spec = importlib.util.spec_from_file_location("shipped", ROOT / "benchmarks" / "peers" / "shipped.py")
-    shipped = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(shipped)
-    return shipped.timed_as(name)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_timed_as = _load_shipped().timed_as
 
 
 @pytest.mark.parametrize("page", ["README.md", "docs/trained-models.md"])
